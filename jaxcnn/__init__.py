@@ -1,0 +1,1 @@
+"""jaxcnn: the classic image-classification CNNs in JAX/Flax."""

@@ -1,0 +1,1 @@
+"""Input pipelines: TFDS datasets, local builders, deterministic batching."""

@@ -1,0 +1,113 @@
+"""Datasets as in-memory, random-access arrays, prepared through TFDS."""
+
+import dataclasses
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxcnn.data import builders
+from jaxcnn.errors import UserError
+
+
+class DataError(UserError):
+  """A dataset that cannot be found or prepared; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySource:
+  """One split held as numpy arrays; indexing with an index array gathers a batch."""
+
+  images: np.ndarray  # [N, H, W, C] uint8
+  labels: np.ndarray  # [N] int32
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+  def __getitem__(self, indices) -> dict[str, np.ndarray]:
+    return {"image": self.images[indices], "label": self.labels[indices]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  name: str
+  num_classes: int
+  class_names: tuple[str, ...]
+  splits: dict[str, ArraySource]
+
+
+def _fashion_mnist_builder(data_dir):
+  official = tfds.builder("fashion_mnist", data_dir=data_dir)
+  if official.is_prepared():
+    return official
+  idx_dir = builders.find_fashion_mnist_dir()
+  if idx_dir is None:
+    raise DataError(
+        "Fashion-MNIST is not prepared and its IDX files were not found. "
+        "Install them with `sudo apt-get install dataset-fashion-mnist` "
+        "(Debian/Ubuntu; `make data` does this), or set FASHION_MNIST_DIR to a "
+        "directory holding the four files train-images-idx3-ubyte[.gz], "
+        "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+        "t10k-labels-idx1-ubyte[.gz]; with network access `tfds build "
+        "fashion_mnist` works too.")
+  builder = builders.FashionMnistIdx(data_dir=data_dir, file_format="array_record")
+  if not builder.is_prepared():
+    logging.info("Preparing fashion_mnist from the IDX files in %s", idx_dir)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=idx_dir))
+  return builder
+
+
+def get_builder(name: str, data_dir: str | None = None):
+  """Returns a prepared TFDS builder, preparing it when TFDS can."""
+  if name == "fashion_mnist":
+    return _fashion_mnist_builder(data_dir)
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DataError(f"Unknown dataset {name!r}: it is not in the TFDS catalogue. "
+                    "See https://www.tensorflow.org/datasets/catalog.") from e
+  if not builder.is_prepared():
+    try:
+      builder.download_and_prepare(file_format="array_record")
+    except Exception as e:  # TFDS raises many types; all mean "not prepared".
+      raise DataError(
+          f"Dataset {name!r} is not prepared in {builder.data_dir} and TFDS could "
+          f"not prepare it ({type(e).__name__}: {e}). Prepare it with `tfds build "
+          f"{name} --file_format=array_record` (datasets with a manual download "
+          "need --manual_dir) or set --config.data_dir to where it is.") from e
+  return builder
+
+
+def _read_split(builder, split: str, chunk: int = 10_000) -> ArraySource:
+  source = builder.as_data_source(split=split)
+  images, labels = [], []
+  for start in range(0, len(source), chunk):
+    rows = source.__getitems__(list(range(start, min(start + chunk, len(source)))))
+    images.append(np.stack([r["image"] for r in rows]))
+    labels.append(np.array([r["label"] for r in rows], np.int32))
+  return ArraySource(np.concatenate(images), np.concatenate(labels))
+
+
+def load(name: str, splits=("train", "test"), data_dir: str | None = None) -> Dataset:
+  """Loads the named splits of a TFDS dataset into memory.
+
+  Whole splits are decoded once into arrays, which suits the datasets that fit
+  in host memory (MNIST, Fashion-MNIST, CIFAR); the step-k batch is then one
+  vectorised gather, far cheaper than a per-example pipeline at these sizes.
+  """
+  if data_dir:
+    data_dir = os.path.expanduser(data_dir)
+  builder = get_builder(name, data_dir)
+  label = builder.info.features["label"]
+  missing = [s for s in splits if s not in builder.info.splits]
+  if missing:
+    raise DataError(f"Dataset {name!r} has no split(s) {missing}; it has "
+                    f"{sorted(builder.info.splits)}.")
+  return Dataset(
+      name=name,
+      num_classes=label.num_classes,
+      class_names=tuple(label.names),
+      splits={s: _read_split(builder, s) for s in splits},
+  )

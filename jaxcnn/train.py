@@ -1,0 +1,215 @@
+"""The training loop: build state, resume, step, evaluate, checkpoint, log."""
+
+import functools
+import json
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import ConfigDict
+
+from jaxcnn import checkpoint
+from jaxcnn import metrics as metrics_lib
+from jaxcnn import models
+from jaxcnn import optim
+from jaxcnn import sharding
+from jaxcnn import steps
+from jaxcnn.data import pipeline
+from jaxcnn.data import sources
+from jaxcnn.errors import UserError
+from jaxcnn.state import TrainState
+
+
+class Experiment:
+  """Everything built from a config before the first step: data, model, state, jitted steps."""
+
+  def __init__(self, config: ConfigDict, *, train: bool = True):
+    self.config = config
+    self.process_index, self.process_count = jax.process_index(), jax.process_count()
+    self.mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
+    data_devices = self.mesh.shape["data"]
+    for name in ("batch_size", "eval_batch_size"):
+      value = config[name]
+      if value <= 0 or value % data_devices:
+        raise UserError(f"config.{name}={value} must be a positive multiple of the "
+                        f"{data_devices} devices on the mesh's data axis.")
+
+    splits = (config.train_split, config.eval_split) if train else (config.eval_split,)
+    self.dataset = sources.load(config.dataset, splits, config.data_dir)
+    self.eval_source = self.dataset.splits[config.eval_split]
+    self.eval_preprocess = pipeline.make_preprocess(config.data, train=False)
+    if train:
+      self.train_source = self.dataset.splits[config.train_split]
+      if config.batch_size > len(self.train_source):
+        raise UserError(f"config.batch_size={config.batch_size} exceeds the "
+                        f"{len(self.train_source)} training examples.")
+      self.steps_per_epoch = len(self.train_source) // config.batch_size
+      self.total_steps = (config.num_train_steps if config.num_train_steps > 0
+                          else int(round(config.num_epochs * self.steps_per_epoch)))
+    else:
+      self.steps_per_epoch = self.total_steps = 1
+    self.schedule = optim.make_schedule(config, self.steps_per_epoch, self.total_steps)
+    self.tx = optim.make_optimizer(config, self.schedule)
+    self.plateau = optim.make_plateau(config)
+
+    self.model = models.create(config.model, num_classes=self.dataset.num_classes,
+                               width=config.width, dtype=config.dtype,
+                               **config.model_kwargs.to_dict())
+    sample = self.eval_preprocess(self.eval_source[np.arange(1)])["image"]
+    self.input_shape = sample.shape[1:]
+
+    rng = jax.random.PRNGKey(config.seed)
+    self._init = functools.partial(self._init_state, rng)
+    abstract = jax.eval_shape(self._init)
+    self.state_sharding = jax.tree.map(lambda _: sharding.replicated(self.mesh), abstract)
+    self.abstract_state = jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+        abstract, self.state_sharding)
+
+    data_sharding = sharding.batch_sharding(self.mesh)
+    replicated = sharding.replicated(self.mesh)
+    self.train_step = jax.jit(
+        functools.partial(steps.train_step, schedule=self.schedule),
+        in_shardings=(self.state_sharding, data_sharding),
+        out_shardings=(self.state_sharding, replicated), donate_argnums=0)
+    self.eval_step = jax.jit(steps.eval_step, in_shardings=(self.state_sharding, data_sharding),
+                             out_shardings=replicated)
+    self.record_eval = jax.jit(self._record_eval, in_shardings=(self.state_sharding, None),
+                               out_shardings=self.state_sharding, donate_argnums=0)
+
+  def _init_state(self, rng) -> TrainState:
+    params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
+    variables = self.model.init({"params": params_rng, "dropout": dropout_rng},
+                                jnp.zeros((1,) + self.input_shape, jnp.float32), train=False)
+    return TrainState.create(
+        apply_fn=self.model.apply, params=variables["params"], tx=self.tx,
+        batch_stats=variables.get("batch_stats", {}), rng=state_rng,
+        plateau=self.plateau.init(None))
+
+  def init_state(self) -> TrainState:
+    """A fresh state, created directly with its shardings."""
+    return jax.jit(self._init, out_shardings=self.state_sharding)()
+
+  def _record_eval(self, state: TrainState, error):
+    _, plateau = self.plateau.update((), state.plateau, value=error)
+    return state.replace(plateau=plateau)
+
+  def train_batches(self) -> pipeline.TrainBatches:
+    return pipeline.TrainBatches(
+        self.train_source, self.config.batch_size, self.config.seed,
+        process_index=self.process_index, process_count=self.process_count,
+        preprocess=pipeline.make_preprocess(self.config.data, train=True))
+
+  def evaluate(self, state: TrainState) -> dict[str, float]:
+    """Loss, top-1 and top-5 over every example of the eval split."""
+    totals = None
+    for batch in pipeline.eval_batches(
+        self.eval_source, self.config.eval_batch_size, process_index=self.process_index,
+        process_count=self.process_count, preprocess=self.eval_preprocess):
+      out = self.eval_step(state, sharding.to_global(batch, self.mesh))
+      totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+    totals = jax.device_get(totals)
+    count = float(totals["count"])
+    return {"eval/loss": float(totals["loss"]) / count, "eval/top1": float(totals["top1"]) / count,
+            "eval/top5": float(totals["top5"]) / count, "eval/count": count}
+
+
+def _say(msg: str) -> None:
+  if jax.process_index() == 0:
+    print(msg, flush=True)
+  logging.info(msg)
+
+
+def _save_config(workdir: str, config: ConfigDict) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(config.to_dict(), f, indent=2, default=str)
+
+
+def _ensure_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"Cannot create workdir {workdir!r}: {e.strerror}. "
+                    "Choose a writable --workdir.") from e
+  if not os.access(workdir, os.W_OK):
+    raise UserError(f"Workdir {workdir!r} is not writable. Choose a writable --workdir.")
+
+
+def train_and_evaluate(config: ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains (resuming from the latest checkpoint in workdir) and returns the final eval metrics."""
+  _ensure_workdir(workdir)
+  exp = Experiment(config, train=True)
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  start = mngr.latest_step()
+  if start is None:
+    state, start = exp.init_state(), 0
+    _say(f"Starting {config.model} on {config.dataset} in {workdir}: {exp.total_steps} steps "
+         f"({exp.total_steps / exp.steps_per_epoch:g} epochs of {exp.steps_per_epoch}), "
+         f"{jax.device_count()} devices, {exp.process_count} processes.")
+  else:
+    state = checkpoint.restore(mngr, start, exp.abstract_state)
+    _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
+  _save_config(workdir, config)
+
+  writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0)
+  eval_every = max(1, int(round(config.eval_every_epochs * exp.steps_per_epoch)))
+  progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
+  batches = exp.train_batches().iterate(start)
+  history, eval_metrics = [], None
+  t_start = time.perf_counter()
+  for step in range(start, exp.total_steps):
+    state, step_metrics = exp.train_step(state, sharding.to_global(next(batches), exp.mesh))
+    history.append(step_metrics)
+    done = step + 1
+    last = done == exp.total_steps
+    if done % config.log_every_steps == 0 or last:
+      scalars = {"train/" + k: v for k, v in metrics_lib.mean_metrics(history).items()}
+      rate = progress.rate(done)
+      scalars["train/images_per_s"] = rate
+      writer.write(done, scalars)
+      _say(progress.line(done, rate, scalars))
+      history = []
+    eval_metrics = None
+    if done % eval_every == 0 or last:
+      eval_metrics = exp.evaluate(state)
+      writer.write(done, eval_metrics)
+      if config.schedule.name == "plateau":
+        state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
+      _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
+           f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
+      progress.rate(done)  # Evaluation time is not training throughput.
+    if done % config.checkpoint_every_steps == 0 or eval_metrics is not None:
+      checkpoint.save(mngr, done, state, config, eval_metrics)
+  mngr.wait_until_finished()
+  if eval_metrics is None:  # Nothing left to train: report the restored state.
+    eval_metrics = exp.evaluate(state)
+  writer.close()
+  minutes = (time.perf_counter() - t_start) / 60
+  _say(f"Test accuracy: top-1 {eval_metrics['eval/top1']:.4f}, top-5 "
+       f"{eval_metrics['eval/top5']:.4f} on {int(eval_metrics['eval/count'])} "
+       f"{config.eval_split} images ({minutes:.1f} min this run).")
+  return eval_metrics
+
+
+def evaluate(config: ConfigDict, workdir: str, step: int | None = None) -> dict[str, float]:
+  """Restores the latest (or the given) checkpoint in workdir and evaluates it."""
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints, create=False)
+  available = mngr.all_steps()
+  if not available:
+    raise UserError(f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first "
+                    "with --mode=train.")
+  step = mngr.latest_step() if step is None else step
+  if step not in available:
+    raise UserError(f"No checkpoint at step {step} in {workdir}; available steps: "
+                    f"{sorted(available)}.")
+  exp = Experiment(config, train=False)
+  state = checkpoint.restore(mngr, step, exp.abstract_state)
+  result = exp.evaluate(state)
+  _say(f"Checkpoint at step {step}: top-1 {result['eval/top1']:.4f}, top-5 "
+       f"{result['eval/top5']:.4f}, loss {result['eval/loss']:.4f} on "
+       f"{int(result['eval/count'])} {config.eval_split} images.")
+  return result
