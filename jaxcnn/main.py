@@ -3,6 +3,7 @@
 Any config field can be overridden, e.g. --config.optimizer.learning_rate=0.05.
 """
 
+import os
 import sys
 
 from absl import app
@@ -23,6 +24,39 @@ _STEP = flags.DEFINE_integer("step", None, "--mode=eval: checkpoint step (defaul
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _parse_flags(argv):
+  """absl's flag parsing, with config mistakes reported in one paragraph, not a traceback."""
+  try:
+    args = flags.FLAGS(argv)
+    _CONFIG.value.keys()  # The config file loads lazily; fail here if it cannot.
+    return args
+  except (AttributeError, KeyError) as e:
+    # A --config.a.b=... override that names no field of the locked config.
+    text = str(e).replace("\\n", "\n").replace("\\'", "'").strip("'\"")
+    field, _, hint = text.partition("\n")
+    field = field.strip("'")
+    bad = [a.split("=", 1)[0] for a in argv[1:]
+           if a.startswith("--config.") and field in a.split("=", 1)[0].split(".")]
+    message = (f"unknown config field {field!r}" + (f" in {bad[0]}" if bad else "") +
+               (f". {hint.strip()}" if hint.strip() else "") +
+               " Configs are locked: an override must name a field the config file defines.")
+  except flags.Error as e:
+    text = str(e)
+    if "Traceback" in text:  # An exception raised inside get_config().
+      last = [line for line in text.splitlines() if line.strip()][-1]
+      text = f"{text.split(':', 1)[0]}: {last.strip()}"
+    message = text
+  except OSError as e:
+    paths = [a.split("=", 1)[1].split(":", 1)[0] for a in argv[1:] if a.startswith("--config=")]
+    if paths and not os.path.exists(paths[0]):
+      message = f"config file {paths[0]!r} does not exist (the configs are in configs/)."
+    else:
+      message = " ".join(str(e).split())
+  print(f"error: {message}\nPass --helpshort or --helpfull to see help on flags.",
+        file=sys.stderr)
+  sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -40,4 +74,4 @@ def main(argv):
 
 if __name__ == "__main__":
   jax.config.config_with_absl()
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

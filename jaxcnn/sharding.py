@@ -7,9 +7,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxcnn.errors import UserError
 
 
-def make_mesh(data: int = -1, model: int = 1) -> Mesh:
-  """A ('data', 'model') mesh over all devices; -1 on an axis takes what is left."""
-  n = jax.device_count()
+def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
+  """A ('data', 'model') mesh over all devices (or ``devices``); -1 takes what is left."""
+  devices = jax.devices() if devices is None else list(devices)
+  n = len(devices)
   if model < 1 or n % model:
     raise UserError(f"mesh.model={model} must be a positive divisor of the {n} devices.")
   if data == -1:
@@ -17,7 +18,7 @@ def make_mesh(data: int = -1, model: int = 1) -> Mesh:
   if data * model != n:
     raise UserError(f"mesh {data}x{model} does not match the {n} devices "
                      f"(set --config.mesh.data=-1 to use them all).")
-  return jax.make_mesh((data, model), ("data", "model"))
+  return jax.make_mesh((data, model), ("data", "model"), devices=devices)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

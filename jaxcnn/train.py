@@ -26,10 +26,10 @@ from jaxcnn.state import TrainState
 class Experiment:
   """Everything built from a config before the first step: data, model, state, jitted steps."""
 
-  def __init__(self, config: ConfigDict, *, train: bool = True):
+  def __init__(self, config: ConfigDict, *, train: bool = True, devices=None):
     self.config = config
     self.process_index, self.process_count = jax.process_index(), jax.process_count()
-    self.mesh = sharding.make_mesh(config.mesh.data, config.mesh.model)
+    self.mesh = sharding.make_mesh(config.mesh.data, config.mesh.model, devices)
     data_devices = self.mesh.shape["data"]
     for name in ("batch_size", "eval_batch_size"):
       value = config[name]

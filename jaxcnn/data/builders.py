@@ -21,8 +21,8 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 _FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
 
@@ -56,7 +56,7 @@ def find_fashion_mnist_dir(candidates=None) -> str | None:
   """Returns the first directory holding all four Fashion-MNIST IDX files."""
   env = os.environ.get("FASHION_MNIST_DIR")
   for directory in ([env] if env else []) + list(candidates or FASHION_MNIST_DIRS):
-    if all(find_idx_file(directory, stem) for images, labels, _ in _FILES.values()
+    if all(find_idx_file(directory, stem) for images, labels in _FILES.values()
            for stem in (images, labels)):
       return directory
   return None
@@ -81,6 +81,7 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
             "label": tfds.features.ClassLabel(names=FASHION_MNIST_CLASSES),
         }),
         supervised_keys=("image", "label"),
+        disable_shuffling=True,  # Record i is image i of the IDX file.
         homepage="https://github.com/zalandoresearch/fashion-mnist",
     )
 
@@ -89,12 +90,13 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
     return {split: self._generate_examples(directory, split) for split in _FILES}
 
   def _generate_examples(self, directory, split):
-    images_stem, labels_stem, expected = _FILES[split]
+    images_stem, labels_stem = _FILES[split]
     images = read_idx(find_idx_file(directory, images_stem))
     labels = read_idx(find_idx_file(directory, labels_stem))
-    if images.shape != (expected, 28, 28) or labels.shape != (expected,):
+    n = len(labels)
+    if images.shape != (n, 28, 28) or labels.shape != (n,):
       raise ValueError(
           f"Fashion-MNIST {split} files in {directory} hold images {images.shape} "
-          f"and labels {labels.shape}; expected ({expected}, 28, 28) and ({expected},).")
-    for i in range(expected):
+          f"and labels {labels.shape}; expected (N, 28, 28) and (N,).")
+    for i in range(n):
       yield i, {"image": images[i, :, :, None], "label": int(labels[i])}

@@ -1,0 +1,42 @@
+# Set-up, data, training and tests. Every target creates .venv/ when missing and
+# installs the exact versions in requirements.lock.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_MNIST_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+WORKDIR ?= runs/lenet5
+
+.PHONY: install data train test lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Fashion-MNIST's IDX files from Debian's package, then the TFDS dataset built from them.
+data: $(STAMP)
+	@if [ -z "$$FASHION_MNIST_DIR" ] && [ ! -e $(FASHION_MNIST_IDX) ]; then \
+	  $(SUDO) apt-get install -y dataset-fashion-mnist || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist; }; \
+	fi
+	$(PY) -m jaxcnn.data.prepare --dataset=fashion_mnist
+
+train: data
+	$(PY) -m jaxcnn.main --config=configs/lenet5.py --workdir=$(WORKDIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+# Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
+lock:
+	test -x .lockenv/bin/uv || { $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q uv; }
+	.lockenv/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .lockenv

@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests see 4 virtual CPU devices and a tiny synthetic Fashion-MNIST."""
+
+import gzip
+import os
+import struct
+
+# Must precede the first jax import anywhere in the test process.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=4").strip()
+
+import numpy as np
+import pytest
+
+N_TRAIN, N_TEST = 1024, 300
+
+
+def write_idx(path, array):
+  header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+  header += b"".join(struct.pack(">I", d) for d in array.shape)
+  with gzip.open(path, "wb") as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+def synthetic_split(n, seed):
+  """Images whose class is a bright 7x7 square at one of 10 places, plus noise."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 10, n)
+  images = rng.integers(0, 60, (n, 28, 28))
+  for i, c in enumerate(labels):
+    r, col = 2 + 12 * (c // 5), 2 + 5 * (c % 5)
+    images[i, r:r + 7, col:col + 7] += 180
+  return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir(tmp_path_factory):
+  """A directory of IDX files shaped like Fashion-MNIST's, with 1024 / 300 examples."""
+  d = tmp_path_factory.mktemp("idx")
+  for prefix, n, seed in (("train", N_TRAIN, 0), ("t10k", N_TEST, 1)):
+    images, labels = synthetic_split(n, seed)
+    write_idx(d / f"{prefix}-images-idx3-ubyte.gz", images)
+    write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", labels)
+  return str(d)
+
+
+@pytest.fixture(scope="session")
+def data_dir(fashion_dir, tmp_path_factory):
+  """A TFDS data_dir whose fashion_mnist is the synthetic set (prepared once)."""
+  os.environ["FASHION_MNIST_DIR"] = fashion_dir
+  d = str(tmp_path_factory.mktemp("tfds"))
+  from jaxcnn.data import sources
+  sources.get_builder("fashion_mnist", d)
+  return d
+
+
+@pytest.fixture
+def config(data_dir):
+  """The tiny LeNet-5 config on the synthetic data."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "lenet5_config", os.path.join(os.path.dirname(__file__), "..", "configs", "lenet5.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config("tiny")
+  c.data_dir = data_dir
+  c.batch_size = 32
+  c.eval_batch_size = 128
+  c.num_train_steps = 12
+  c.log_every_steps = 4
+  c.checkpoint_every_steps = 4
+  c.eval_every_epochs = 100.0  # Evaluate only at the end.
+  return c

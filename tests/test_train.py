@@ -1,0 +1,122 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcnn import checkpoint
+from jaxcnn import sharding
+from jaxcnn import steps
+from jaxcnn import train
+
+
+def _first_batch(exp):
+  return exp.train_batches()[0]
+
+
+def test_one_and_four_devices_take_the_same_step(config):
+  assert jax.device_count() == 4
+  config.batch_size = 64
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()):
+    exp = train.Experiment(config, devices=devices)
+    state = exp.init_state()
+    batch = sharding.to_global(_first_batch(exp), exp.mesh)
+    assert len(batch["image"].sharding.device_set) == len(devices)
+    state, metrics = exp.train_step(state, batch)
+    state, metrics = exp.train_step(state, sharding.to_global(exp.train_batches()[1], exp.mesh))
+    results.append((jax.device_get(metrics), jax.device_get(state.params)))
+  (m1, p1), (m4, p4) = results
+  np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-5)
+  np.testing.assert_allclose(m1["grad_norm"], m4["grad_norm"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), p1, p4)
+
+
+def test_second_step_does_not_recompile(config, monkeypatch):
+  traces = []
+  original = steps.train_step
+
+  def counting_step(*args, **kwargs):
+    traces.append(1)  # Runs only when jit traces, i.e. on a cache miss.
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(steps, "train_step", counting_step)
+  exp = train.Experiment(config)
+  state = exp.init_state()
+  batches = exp.train_batches()
+  for k in range(3):
+    state, _ = exp.train_step(state, sharding.to_global(batches[k], exp.mesh))
+  assert len(traces) == 1
+  assert exp.train_step._cache_size() == 1
+
+
+def test_state_is_created_sharded_and_replicated(config):
+  exp = train.Experiment(config)
+  state = exp.init_state()
+  kernel = state.params["c1"]["kernel"]
+  assert kernel.sharding.is_fully_replicated
+  assert len(kernel.sharding.device_set) == jax.device_count()
+
+
+def test_checkpoint_round_trips_the_whole_state(config, tmp_path):
+  config.schedule.name = "plateau"
+  exp = train.Experiment(config)
+  state = exp.init_state()
+  batches = exp.train_batches()
+  for k in range(3):
+    state, _ = exp.train_step(state, sharding.to_global(batches[k], exp.mesh))
+  state = exp.record_eval(state, jnp.float32(0.25))
+  mngr = checkpoint.manager(str(tmp_path), keep=2)
+  checkpoint.save(mngr, 3, state, config)
+  mngr.wait_until_finished()
+  restored = checkpoint.restore(mngr, 3, exp.abstract_state)
+  leaves, tree = jax.tree.flatten(state)
+  r_leaves, r_tree = jax.tree.flatten(restored)
+  assert tree == r_tree and len(leaves) > 10
+  for a, b in zip(leaves, r_leaves):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert int(restored.step) == 3 and float(restored.plateau.best_value) == 0.25
+  assert checkpoint.restore_config(mngr, 3)["optimizer"]["learning_rate"] == \
+      config.optimizer.learning_rate
+
+
+def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path):
+  exp = train.Experiment(config)
+  state = exp.init_state()
+  mngr = checkpoint.manager(str(tmp_path), keep=2)
+  top1 = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
+  for step, acc in top1.items():
+    checkpoint.save(mngr, step, state, config, {"eval/top1": acc})
+  mngr.wait_until_finished()
+  assert sorted(mngr.all_steps()) == [2, 4, 5]
+
+
+def test_eval_step_counts_exactly_with_padding():
+  logits = np.array([[5, 4, 3, 2, 1, 0, 0],    # label 0: top-1 hit
+                     [5, 4, 3, 2, 1, 0, 0],    # label 4: top-5 hit only
+                     [5, 4, 3, 2, 1, 0, 0],    # label 6: miss
+                     [0, 9, 0, 0, 0, 0, 0]],   # padding row, label 2
+                    np.float32)
+  batch = {"image": logits, "label": np.array([0, 4, 6, 2]),
+           "mask": np.array([1, 1, 1, 0], np.float32)}
+
+  class State:
+    params, batch_stats = {}, {}
+    apply_fn = staticmethod(lambda variables, x, train: jnp.asarray(x))
+
+  out = jax.device_get(steps.eval_step(State, batch))
+  assert out["count"] == 3 and out["top1"] == 1 and out["top5"] == 2
+  log_z = np.log(np.exp(logits[0]).sum())
+  np.testing.assert_allclose(out["loss"], 3 * log_z - (5 + 1 + 0), rtol=1e-5)
+
+
+def test_evaluate_covers_the_whole_split(config):
+  exp = train.Experiment(config)
+  result = exp.evaluate(exp.init_state())
+  assert result["eval/count"] == 300  # 128 + 128 + 44 real rows of a padded last batch.
+  assert 0.0 <= result["eval/top1"] <= result["eval/top5"] <= 1.0
+
+
+def test_batch_not_divisible_by_devices_is_a_user_error(config):
+  config.batch_size = 30
+  with pytest.raises(train.UserError, match="multiple of the 4 devices"):
+    train.Experiment(config)
