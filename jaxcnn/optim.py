@@ -70,4 +70,4 @@ def make_optimizer(config: ConfigDict, schedule: optax.Schedule) -> optax.Gradie
 
 
 def global_norm(tree) -> jax.Array:
-  return optax.global_norm(tree).astype(jnp.float32)
+  return optax.tree.norm(tree).astype(jnp.float32)
