@@ -120,3 +120,32 @@ def test_batch_not_divisible_by_devices_is_a_user_error(config):
   config.batch_size = 30
   with pytest.raises(train.UserError, match="multiple of the 4 devices"):
     train.Experiment(config)
+
+
+def test_batchnorm_statistics_are_over_the_global_batch(config, monkeypatch):
+  import flax.linen as nn
+  from jaxcnn import models
+
+  class BNNet(nn.Module):
+    num_classes: int = 10
+    width: float = 1.0
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x, *, train):
+      x = nn.Conv(4, (3, 3), name="conv")(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.5, name="bn")(x)
+      return nn.Dense(self.num_classes, name="head")(x.mean(axis=(1, 2)))
+
+  monkeypatch.setitem(models.MODELS, "bn_test", BNNet)
+  config.model = "bn_test"
+  config.batch_size = 64
+  stats = []
+  for devices in (jax.devices()[:1], jax.devices()):
+    exp = train.Experiment(config, devices=devices)
+    state, _ = exp.train_step(exp.init_state(),
+                              sharding.to_global(exp.train_batches()[0], exp.mesh))
+    stats.append(jax.device_get(state.batch_stats))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), *stats)
+  # Running mean moved half-way from 0 towards the batch mean: non-trivial statistics.
+  assert np.abs(stats[0]["bn"]["mean"]).max() > 1e-3
