@@ -38,9 +38,12 @@ class Dataset:
 
 
 def _fashion_mnist_builder(data_dir):
-  official = tfds.builder("fashion_mnist", data_dir=data_dir)
-  if official.is_prepared():
-    return official
+  # TFDS's own fashion_mnist, when someone with network access prepared it. (The
+  # directory test avoids TFDS's warning about probing a folder that is absent.)
+  if os.path.isdir(os.path.join(data_dir or tfds.core.constants.DATA_DIR, "fashion_mnist")):
+    official = tfds.builder("fashion_mnist", data_dir=data_dir)
+    if official.is_prepared():
+      return official
   idx_dir = builders.find_fashion_mnist_dir()
   if idx_dir is None:
     raise DataError(
