@@ -9,6 +9,7 @@ def base_config() -> ConfigDict:
   c.model_kwargs = ConfigDict()  # Constructor fields (paper ablation switches).
   c.width = 1.0
   c.dtype = "float32"
+  c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
 
   c.dataset = "fashion_mnist"
   c.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default.

@@ -12,18 +12,31 @@ def _variables(params, batch_stats):
   return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
 
 
-def train_step(state: TrainState, batch, *, schedule: optax.Schedule):
-  """One SGD step on a global batch; returns the new state and scalar metrics."""
+def _cross_entropy(logits, labels):
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def train_step(state: TrainState, batch, *, schedule: optax.Schedule,
+               aux_loss_weight: float = 0.3):
+  """One SGD step on a global batch; returns the new state and scalar metrics.
+
+  A model with auxiliary classifiers returns {"logits", "aux_logits"} in training;
+  their losses are added with ``aux_loss_weight`` (GoogLeNet: 0.3).
+  """
   rng = jax.random.fold_in(state.rng, state.step)
 
   def loss_fn(params):
-    logits, updates = state.apply_fn(
+    out, updates = state.apply_fn(
         _variables(params, state.batch_stats), batch["image"], train=True,
         rngs={"dropout": rng}, mutable=["batch_stats"])
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
-    return loss, (logits, updates.get("batch_stats", state.batch_stats))
+    logits, aux_logits = (out["logits"], out["aux_logits"]) if isinstance(out, dict) else (out, ())
+    main = _cross_entropy(logits, batch["label"])
+    aux = sum((_cross_entropy(a, batch["label"]) for a in aux_logits), jnp.float32(0.0))
+    loss = main + aux_loss_weight * aux
+    return loss, (logits, main, updates.get("batch_stats", state.batch_stats))
 
-  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  (loss, (logits, main_loss, batch_stats)), grads = grad_fn(state.params)
   updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
   scale = state.plateau.scale
   updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
@@ -32,6 +45,7 @@ def train_step(state: TrainState, batch, *, schedule: optax.Schedule):
                             batch_stats=batch_stats)
   metrics = {
       "loss": loss,
+      "main_loss": main_loss,
       "top1": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
       "learning_rate": schedule(state.step) * scale,
       "grad_norm": optim.global_norm(grads),

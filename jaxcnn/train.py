@@ -55,11 +55,11 @@ class Experiment:
     self.tx = optim.make_optimizer(config, self.schedule)
     self.plateau = optim.make_plateau(config)
 
-    self.model = models.create(config.model, num_classes=self.dataset.num_classes,
-                               width=config.width, dtype=config.dtype,
-                               **config.model_kwargs.to_dict())
     sample = self.eval_preprocess(self.eval_source[np.arange(1)])["image"]
     self.input_shape = sample.shape[1:]
+    self.model = models.create(config.model, num_classes=self.dataset.num_classes,
+                               input_size=self.input_shape[0], width=config.width,
+                               dtype=config.dtype, **config.model_kwargs.to_dict())
 
     rng = jax.random.PRNGKey(config.seed)
     self._init = functools.partial(self._init_state, rng)
@@ -72,7 +72,8 @@ class Experiment:
     data_sharding = sharding.batch_sharding(self.mesh)
     replicated = sharding.replicated(self.mesh)
     self.train_step = jax.jit(
-        functools.partial(steps.train_step, schedule=self.schedule),
+        functools.partial(steps.train_step, schedule=self.schedule,
+                          aux_loss_weight=config.aux_loss_weight),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0)
     self.eval_step = jax.jit(steps.eval_step, in_shardings=(self.state_sharding, data_sharding),
@@ -82,8 +83,9 @@ class Experiment:
 
   def _init_state(self, rng) -> TrainState:
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
+    # Training-mode init creates the layers that exist only in training (auxiliary heads).
     variables = self.model.init({"params": params_rng, "dropout": dropout_rng},
-                                jnp.zeros((1,) + self.input_shape, jnp.float32), train=False)
+                                jnp.zeros((2,) + self.input_shape, jnp.float32), train=True)
     return TrainState.create(
         apply_fn=self.model.apply, params=variables["params"], tx=self.tx,
         batch_stats=variables.get("batch_stats", {}), rng=state_rng,

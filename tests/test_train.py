@@ -128,6 +128,7 @@ def test_batchnorm_statistics_are_over_the_global_batch(config, monkeypatch):
 
   class BNNet(nn.Module):
     num_classes: int = 10
+    input_size: int = 28
     width: float = 1.0
     dtype: str = "float32"
 

@@ -1,10 +1,17 @@
-"""Model registry: name -> flax module constructor."""
+"""Model registry: ``MODELS`` maps a name to a flax module constructor.
+
+Every model takes ``num_classes``, ``input_size``, ``width`` (a channel multiplier)
+and ``dtype`` (the compute dtype), plus its family's paper ablation switches, and
+is called as ``model.apply(variables, x, train=...)`` on NHWC images.
+"""
 
 from jaxcnn.errors import UserError
-from jaxcnn.models.lenet import LeNet5Modern
+from jaxcnn.models import lenet
+from jaxcnn.models import nin
 
 MODELS = {
-    "lenet5_modern": LeNet5Modern,
+    **lenet.VARIANTS,
+    **nin.VARIANTS,
 }
 
 

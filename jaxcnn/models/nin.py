@@ -1,0 +1,86 @@
+"""Network in Network (Lin, Chen & Yan, 2013, "Network In Network", Sec. 3 and 4.2).
+
+Three mlpconv blocks (a spatial convolution followed by two 1x1 convolutions, the
+"micro network") and global average pooling over the last block's maps, one map per
+class, in place of fully connected layers. Widths, pools and dropout follow the
+authors' released CIFAR-10 model (192-160-96, 192-192-192, 192-192-C, 3x3/2 max then
+average pooling with Caffe's ceil rounding, dropout 0.5 after the first two blocks).
+"""
+
+import functools
+from typing import Sequence
+
+import jax.numpy as jnp
+import flax.linen as nn
+
+from jaxcnn.models import layers
+
+# Per block: the spatial conv (maps, kernel), the two 1x1 convs, then the pooling after it.
+# The last block's final 1x1 conv has num_classes maps ("C") when the head is GAP.
+CIFAR_BLOCKS = (
+    ((192, 5), (160, 96), "max"),
+    ((192, 5), (192, 192), "avg"),
+    ((192, 3), (192, "C"), None),
+)
+
+
+def _pool_ceil(x, kind):
+  """3x3/2 pooling with Caffe's ceil rounding: 32 -> 16 -> 8."""
+  h = x.shape[1]
+  out = -(-(h - 3) // 2) + 1
+  pad = (0, (out - 1) * 2 + 3 - h)
+  if kind == "max":
+    return nn.max_pool(x, (3, 3), (2, 2), padding=(pad, pad))
+  # Caffe averages over the window clipped to the padded input, zeros included.
+  return nn.avg_pool(x, (3, 3), (2, 2), padding=(pad, pad))
+
+
+class NiN(nn.Module):
+  """NiN; ``head`` "gap" (the paper's) or "fc" (flatten, dropout 0.5, linear: Table 2's baseline)."""
+  blocks: Sequence = CIFAR_BLOCKS
+  num_classes: int = 10
+  input_size: int = 32
+  width: float = 1.0
+  dtype: str = "float32"
+  head: str = "gap"
+  dropout: float = 0.5
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    layers.check_input_size(x, 8, "nin")
+    if self.head not in ("gap", "fc"):
+      raise ValueError(f"NiN head must be 'gap' or 'fc', got {self.head!r}.")
+    dtype = jnp.dtype(self.dtype)
+    conv = functools.partial(nn.Conv, dtype=dtype,
+                             kernel_init=nn.initializers.normal(0.05))
+    x = x.astype(dtype)
+    n_conv = 0
+    for b, ((maps, k), micro, pool) in enumerate(self.blocks):
+      last_block = b == len(self.blocks) - 1
+      n_conv += 1
+      x = nn.relu(conv(layers.scaled_width(maps, self.width), (k, k), padding=k // 2,
+                       name=f"conv{b + 1}")(x))
+      for i, m in enumerate(micro):
+        if m == "C":
+          m = self.num_classes if self.head == "gap" else micro[i - 1]
+        else:
+          m = layers.scaled_width(m, self.width)
+        # The released model applies ReLU after every 1x1 conv, the class maps included.
+        x = nn.relu(conv(m, (1, 1), name=f"cccp{2 * b + i + 1}")(x))
+      if pool is not None:
+        x = _pool_ceil(x, pool)
+      if not last_block:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    if self.head == "gap":
+      x = jnp.mean(x, axis=(1, 2))
+    else:
+      x = x.reshape(x.shape[0], -1)
+      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = nn.Dense(self.num_classes, dtype=dtype, name="fc")(x)
+    return x.astype(jnp.float32)
+
+
+VARIANTS = {
+    "nin": NiN,
+    "nin_fc": functools.partial(NiN, head="fc"),
+}

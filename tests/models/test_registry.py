@@ -1,0 +1,59 @@
+"""Every registered model: builds by name, runs forward and backward at a small input."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxcnn import models
+from jaxcnn.errors import UserError
+
+# Smallest convenient input per model; everything else runs at 32x32.
+SMALL_INPUT = {"alexnet": 67, "alexnet_torchvision": 63, "zfnet": 67,
+               "googlenet": 64, "googlenet_torchvision": 64}
+
+
+def small_input(name):
+  for prefix, size in SMALL_INPUT.items():
+    if name == prefix:
+      return size
+  return 32
+
+
+def test_unknown_name_lists_the_valid_ones():
+  with pytest.raises(UserError, match="Valid names: .*lenet5"):
+    models.create("lenet6")
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_forward_and_backward_with_finite_gradients(name):
+  size = small_input(name)
+  channels = 1 if name.startswith("lenet") else 3
+  model = models.create(name, num_classes=10, input_size=size)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
+  labels = jnp.array([1, 7])
+  rngs = {"params": jax.random.PRNGKey(1), "dropout": jax.random.PRNGKey(2)}
+  variables = model.init(rngs, x, train=True)
+  params = variables["params"]
+  others = {k: v for k, v in variables.items() if k != "params"}
+
+  logits = model.apply(variables, x, train=False)
+  assert logits.shape == (2, 10) and logits.dtype == jnp.float32
+
+  def loss_fn(params):
+    out, _ = model.apply({"params": params, **others}, x, train=True,
+                         rngs={"dropout": jax.random.PRNGKey(3)}, mutable=["batch_stats"])
+    outs = [out["logits"], *out["aux_logits"]] if isinstance(out, dict) else [out]
+    return sum(optax.softmax_cross_entropy_with_integer_labels(o, labels).mean() for o in outs)
+
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(params)
+  assert np.isfinite(loss)
+  for path, g in jax.tree_util.tree_leaves_with_path(grads):
+    assert np.all(np.isfinite(g)), f"non-finite gradient at {jax.tree_util.keystr(path)}"
+  # Every parameter takes part: some gradient entry is non-zero in each leaf.
+  dead = [jax.tree_util.keystr(p) for p, g in jax.tree_util.tree_leaves_with_path(grads)
+          if not np.any(g)]
+  assert not dead, f"parameters without gradient: {dead}"
