@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 WORKDIR ?= runs/lenet5
 
-.PHONY: install data train test lock clean
+.PHONY: install data train test torch lock clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ train: data
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Optional: PyTorch and torchvision (pinned in pyproject.toml) for the parity tests and
+# reference benchmarks; pip takes them from local files where they lie on disk.
+torch: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e '.[torch]'
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:

@@ -24,9 +24,14 @@ from jaxcnn.state import TrainState
 
 
 class Experiment:
-  """Everything built from a config before the first step: data, model, state, jitted steps."""
+  """Everything built from a config before the first step: data, model, state, jitted steps.
 
-  def __init__(self, config: ConfigDict, *, train: bool = True, devices=None):
+  With ``num_classes`` and ``input_shape`` given, no dataset is loaded (for building or
+  converting a state without data); ``evaluate`` and ``train_batches`` then need one.
+  """
+
+  def __init__(self, config: ConfigDict, *, train: bool = True, devices=None,
+               num_classes: int | None = None, input_shape: tuple | None = None):
     self.config = config
     self.process_index, self.process_count = jax.process_index(), jax.process_count()
     self.mesh = sharding.make_mesh(config.mesh.data, config.mesh.model, devices)
@@ -37,11 +42,16 @@ class Experiment:
         raise UserError(f"config.{name}={value} must be a positive multiple of the "
                         f"{data_devices} devices on the mesh's data axis.")
 
-    splits = (config.train_split, config.eval_split) if train else (config.eval_split,)
-    self.dataset = sources.load(config.dataset, splits, config.data_dir)
-    self.eval_source = self.dataset.splits[config.eval_split]
     self.eval_preprocess = pipeline.make_preprocess(config.data, train=False)
-    if train:
+    self.dataset = None
+    if num_classes is None or input_shape is None:
+      splits = (config.train_split, config.eval_split) if train else (config.eval_split,)
+      self.dataset = sources.load(config.dataset, splits, config.data_dir)
+      self.eval_source = self.dataset.splits[config.eval_split]
+      num_classes = self.dataset.num_classes
+      input_shape = self.eval_preprocess(self.eval_source[np.arange(1)])["image"].shape[1:]
+    self.num_classes, self.input_shape = num_classes, tuple(input_shape)
+    if train and self.dataset is not None:
       self.train_source = self.dataset.splits[config.train_split]
       if config.batch_size > len(self.train_source):
         raise UserError(f"config.batch_size={config.batch_size} exceeds the "
@@ -55,9 +65,7 @@ class Experiment:
     self.tx = optim.make_optimizer(config, self.schedule)
     self.plateau = optim.make_plateau(config)
 
-    sample = self.eval_preprocess(self.eval_source[np.arange(1)])["image"]
-    self.input_shape = sample.shape[1:]
-    self.model = models.create(config.model, num_classes=self.dataset.num_classes,
+    self.model = models.create(config.model, num_classes=self.num_classes,
                                input_size=self.input_shape[0], width=config.width,
                                dtype=config.dtype, **config.model_kwargs.to_dict())
 
