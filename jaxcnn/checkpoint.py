@@ -1,10 +1,17 @@
 """Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by eval top-1."""
 
 import os
+import shutil
+import time
 
+from absl import logging
+import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from ml_collections import ConfigDict
+
+from jaxcnn.errors import UserError
 
 BEST_METRIC = "eval/top1"
 
@@ -19,7 +26,9 @@ def manager(workdir: str, keep: int, *, create: bool = True) -> ocp.CheckpointMa
       preservation_policy=policy, create=create, enable_async_checkpointing=False)
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
-      options=options, item_names=("state", "config"))
+      options=options,
+      item_handlers={"state": ocp.StandardCheckpointHandler(),
+                     "config": ocp.JsonCheckpointHandler()})
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, config: ConfigDict,
@@ -38,3 +47,116 @@ def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
 
 def restore_config(mngr: ocp.CheckpointManager, step: int) -> dict:
   return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
+
+def _key_name(k) -> str:
+  for attr in ("key", "name", "idx"):
+    if hasattr(k, attr):
+      return str(getattr(k, attr))
+  return str(k)
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  """Leaf shapes by "params/conv1/kernel"-style paths (a saved dict and the live state agree)."""
+  return {"/".join(_key_name(k) for k in p): tuple(leaf.shape)
+          for p, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def architecture_mismatch(mngr: ocp.CheckpointManager, step: int, abstract_state) -> str | None:
+  """Describes how the checkpoint's parameters differ from the model's; None if they agree.
+
+  Raises if the checkpoint's metadata cannot be read (a damaged checkpoint).
+  """
+  saved = _shapes(mngr.item_metadata(step)["state"])
+  wanted = _shapes(abstract_state)
+  params = lambda d: {k: v for k, v in d.items() if k.startswith(("params/", "batch_stats/"))}
+  saved_p, wanted_p = params(saved), params(wanted)
+  problems = []
+  for k in sorted(set(saved_p) | set(wanted_p)):
+    if k not in saved_p:
+      problems.append(f"{k} {wanted_p[k]} is not in the checkpoint")
+    elif k not in wanted_p:
+      problems.append(f"{k} {saved_p[k]} is in the checkpoint but not in the model")
+    elif saved_p[k] != wanted_p[k]:
+      problems.append(f"{k}: checkpoint {saved_p[k]}, model {wanted_p[k]}")
+  if not problems and set(saved) != set(wanted):
+    problems.append("the optimizer state differs (another optimizer or schedule)")
+  if not problems:
+    return None
+  more = f" (and {len(problems) - 6} more)" if len(problems) > 6 else ""
+  return "; ".join(problems[:6]) + more
+
+
+def restore_latest_good(mngr: ocp.CheckpointManager, abstract_state, workdir: str, *,
+                        restart: bool = False):
+  """Restores the newest readable checkpoint: (state, step), or (None, None) if there is none.
+
+  A damaged newest checkpoint (missing or truncated files) is moved to
+  WORKDIR/damaged_checkpoints/ and the previous good one is used, with a warning naming
+  both steps. If no checkpoint can be read, this raises unless ``restart`` is set, in
+  which case they are all moved aside and training starts from scratch.
+  A checkpoint of another architecture is an error, never a reason to start over.
+  """
+  steps = sorted(mngr.all_steps(), reverse=True)
+  damaged = []
+  for step in steps:
+    try:
+      mismatch = architecture_mismatch(mngr, step, abstract_state)
+    except Exception as e:  # Unreadable metadata: a damaged checkpoint.
+      damaged.append((step, e))
+      continue
+    if mismatch:
+      raise UserError(
+          f"The checkpoint at step {step} in {workdir} was written by a different "
+          f"architecture than this config builds: {mismatch}. Use the config that wrote "
+          "it, or a new --workdir.")
+    try:
+      state = restore(mngr, step, abstract_state)
+    except Exception as e:
+      damaged.append((step, e))
+      continue
+    if damaged:
+      _set_aside(mngr, workdir, [s for s, _ in damaged])
+      logging.warning("The checkpoint at step %d is damaged (%s: %s); resuming from step %d, "
+                      "the latest good one. The damaged one was moved to %s.",
+                      damaged[0][0], type(damaged[0][1]).__name__,
+                      _brief(damaged[0][1]), step, _aside_dir(workdir))
+      print(f"warning: the checkpoint at step {damaged[0][0]} is damaged; resuming from "
+            f"step {step}, the latest good one.", flush=True)
+    return state, step
+  if not damaged:
+    return None, None
+  listed = ", ".join(str(s) for s, _ in damaged)
+  if not restart:
+    raise UserError(
+        f"No checkpoint in {os.path.join(workdir, 'checkpoints')} can be restored (steps "
+        f"{listed}; the latest fails with {type(damaged[0][1]).__name__}: "
+        f"{_brief(damaged[0][1])}). Nothing was changed. Re-run with --restart to move them "
+        f"to {_aside_dir(workdir)} and train from scratch.")
+  _set_aside(mngr, workdir, [s for s, _ in damaged])
+  logging.warning("No readable checkpoint (steps %s); --restart: starting from scratch.", listed)
+  return None, None
+
+
+def _brief(e: Exception) -> str:
+  text = " ".join(str(e).split())
+  return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def _aside_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "damaged_checkpoints")
+
+
+def _set_aside(mngr: ocp.CheckpointManager, workdir: str, steps) -> None:
+  """Moves damaged step directories out of the manager's view (process 0 does the move)."""
+  if jax.process_index() == 0:
+    aside = _aside_dir(workdir)
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+      src = os.path.join(os.path.abspath(workdir), "checkpoints", str(step))
+      dst = os.path.join(aside, f"{step}-{int(time.time())}")
+      if os.path.exists(src):
+        shutil.move(src, dst)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices("jaxcnn_set_aside_checkpoints")
+  mngr.reload()

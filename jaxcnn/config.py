@@ -2,6 +2,8 @@
 
 from ml_collections import ConfigDict, config_dict
 
+from jaxcnn.errors import UserError
+
 
 def base_config() -> ConfigDict:
   c = ConfigDict()
@@ -44,6 +46,7 @@ def base_config() -> ConfigDict:
   c.schedule.plateau_atol = 1e-4
 
   c.seed = 0
+  c.skip_nonfinite_steps = False  # True: skip steps whose loss/gradients are NaN/Inf.
   c.log_every_steps = 100
   c.eval_every_epochs = 1.0
   c.checkpoint_every_steps = 1000
@@ -53,3 +56,62 @@ def base_config() -> ConfigDict:
   c.mesh.data = -1
   c.mesh.model = 1
   return c
+
+
+# Fields that may change between the runs of one workdir without changing its results.
+RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
+                     "keep_checkpoints")
+
+
+def validate(c: ConfigDict) -> None:
+  """Raises UserError, naming the field and how to fix it, for values that cannot work."""
+  problems = []
+
+  def need(ok, message):
+    if not ok:
+      problems.append(message)
+
+  need(c.optimizer.learning_rate > 0, f"optimizer.learning_rate={c.optimizer.learning_rate} "
+       "must be positive")
+  need(0 <= c.optimizer.momentum < 1, f"optimizer.momentum={c.optimizer.momentum} must be in "
+       "[0, 1)")
+  need(c.optimizer.weight_decay >= 0, f"optimizer.weight_decay={c.optimizer.weight_decay} "
+       "must be >= 0")
+  need(c.optimizer.weight_decay_mode in ("coupled", "decoupled"),
+       f"optimizer.weight_decay_mode={c.optimizer.weight_decay_mode!r} must be coupled or "
+       "decoupled")
+  need(c.schedule.name in ("constant", "multistep", "cosine", "plateau"),
+       f"schedule.name={c.schedule.name!r} must be constant, multistep, cosine or plateau")
+  need(c.schedule.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
+  need(0 < c.schedule.decay_factor <= 1, "schedule.decay_factor must be in (0, 1]")
+  need(c.batch_size > 0, f"batch_size={c.batch_size} must be positive")
+  need(c.eval_batch_size > 0, f"eval_batch_size={c.eval_batch_size} must be positive")
+  need(c.num_train_steps > 0 or c.num_epochs > 0,
+       "num_epochs must be positive (or num_train_steps > 0)")
+  for name in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
+    need(c[name] >= 1, f"{name}={c[name]} must be >= 1")
+  need(c.eval_every_epochs > 0, "eval_every_epochs must be positive")
+  need(c.width > 0, f"width={c.width} must be positive")
+  need(c.dtype in ("float32", "bfloat16", "float16"),
+       f"dtype={c.dtype!r} must be float32, bfloat16 or float16")
+  need(c.aux_loss_weight >= 0, "aux_loss_weight must be >= 0")
+  need(c.mesh.data == -1 or c.mesh.data >= 1, "mesh.data must be -1 (all) or >= 1")
+  need(c.mesh.model >= 1, "mesh.model must be >= 1")
+  if problems:
+    raise UserError("Invalid config: " + "; ".join(problems) + ". Fix the value(s) with "
+                    "--config.FIELD=VALUE.")
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+  """Fields whose values differ between two config dicts, as 'field: old -> new'."""
+  out = []
+  for key in sorted(set(old) | set(new)):
+    name = prefix + key
+    a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+    if isinstance(a, dict) and isinstance(b, dict):
+      out.extend(differences(a, b, name + "."))
+    elif (list(a) if isinstance(a, (list, tuple)) else a) != \
+        (list(b) if isinstance(b, (list, tuple)) else b):
+      if name not in RESUMABLE_CHANGES:
+        out.append(f"{name}: {a!r} -> {b!r}")
+  return out

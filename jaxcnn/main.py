@@ -6,6 +6,12 @@ Any config field can be overridden, e.g. --config.optimizer.learning_rate=0.05.
 import os
 import sys
 
+from jaxcnn import preemption
+
+# Installed before the heavy imports, so that a SIGTERM/SIGINT arriving during set-up is
+# honoured at the first step boundary rather than killing the process.
+_STOP = preemption.StopRequest()
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -21,6 +27,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and m
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
                           "train (resuming from the latest checkpoint) or eval.")
 _STEP = flags.DEFINE_integer("step", None, "--mode=eval: checkpoint step (default: latest).")
+_RESTART = flags.DEFINE_boolean(
+    "restart", False, "When no checkpoint in the workdir can be restored, move them aside and "
+    "train from scratch (without it, the run stops with an error).")
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_boolean(
+    "allow_config_change", False, "Continue a workdir's run with a config that differs from "
+    "the one it started with.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -64,7 +76,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:
     if _MODE.value == "train":
-      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value,
+                               allow_config_change=_ALLOW_CONFIG_CHANGE.value, stop=_STOP)
     else:
       train.evaluate(_CONFIG.value, _WORKDIR.value, _STEP.value)
   except UserError as e:

@@ -10,19 +10,23 @@ import os
 import time
 
 from absl import logging
-import numpy as np
 import tensorboardX
 
 
 class MetricWriter:
   """Writes scalars to metrics.jsonl and TensorBoard; only process 0 opens files."""
 
-  def __init__(self, workdir: str, active: bool = True):
+  def __init__(self, workdir: str, active: bool = True, resume_step: int = 0):
+    """Rows after ``resume_step`` (left by an interrupted run) are dropped: the resumed run
+    recomputes those steps exactly and writes them again."""
     self.active = active
     if active:
       os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
-      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+      path = os.path.join(workdir, "metrics.jsonl")
+      _truncate_after(path, resume_step)
+      self._jsonl = open(path, "a")
+      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
+                                            purge_step=resume_step + 1 if resume_step else None)
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     if not self.active:
@@ -41,11 +45,23 @@ class MetricWriter:
       self._tb.close()
 
 
-def mean_metrics(history: list[dict]) -> dict[str, float]:
-  """Means over steps of per-step device metrics, fetched in one transfer."""
-  import jax  # Local: keeps this module importable without initialising JAX.
-  host = jax.device_get(history)
-  return {k: float(np.mean([h[k] for h in host])) for k in host[0]}
+def _truncate_after(path: str, step: int) -> None:
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  keep = []
+  for line in lines:
+    try:
+      if json.loads(line)["step"] <= step:
+        keep.append(line)
+    except (ValueError, KeyError):
+      continue  # A line cut short by a kill.
+  if len(keep) != len(lines):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(keep)
+    os.replace(tmp, path)
 
 
 class Progress:

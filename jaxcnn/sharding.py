@@ -2,7 +2,7 @@
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jaxcnn.errors import UserError
 
@@ -18,7 +18,9 @@ def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
   if data * model != n:
     raise UserError(f"mesh {data}x{model} does not match the {n} devices "
                      f"(set --config.mesh.data=-1 to use them all).")
-  return jax.make_mesh((data, model), ("data", "model"), devices=devices)
+  # Auto axes: the jit shardings given here and XLA's propagation place everything else.
+  return jax.make_mesh((data, model), ("data", "model"),
+                       axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

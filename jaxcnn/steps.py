@@ -41,15 +41,23 @@ def train_step(state: TrainState, batch, *, schedule: optax.Schedule,
   scale = state.plateau.scale
   updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
   params = optax.apply_updates(state.params, updates)
-  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                            batch_stats=batch_stats)
+  grad_norm = optim.global_norm(grads)
+  # A step with a non-finite loss or gradient leaves the state as it was (only the step
+  # advances), so no NaN ever reaches the parameters; the loop stops or counts it.
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  new_state = state.replace(step=state.step + 1,
+                            params=keep(params, state.params),
+                            opt_state=keep(opt_state, state.opt_state),
+                            batch_stats=keep(batch_stats, state.batch_stats))
   metrics = {
       "loss": loss,
       "main_loss": main_loss,
       "top1": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
       "learning_rate": schedule(state.step) * scale,
-      "grad_norm": optim.global_norm(grads),
-      "param_norm": optim.global_norm(params),
+      "grad_norm": grad_norm,
+      "param_norm": optim.global_norm(new_state.params),
+      "nonfinite": 1.0 - finite.astype(jnp.float32),
   }
   return new_state, metrics
 

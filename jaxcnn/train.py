@@ -12,9 +12,11 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from jaxcnn import checkpoint
+from jaxcnn import config as config_lib
 from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
 from jaxcnn import optim
+from jaxcnn import preemption
 from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn.data import pipeline
@@ -133,10 +135,28 @@ def _say(msg: str) -> None:
   logging.info(msg)
 
 
+def _check_config_change(workdir: str, config: ConfigDict, allow: bool) -> None:
+  """Refuses to continue a workdir's run with a different config, unless allowed."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = json.loads(json.dumps(config.to_dict(), default=str))
+  changed = config_lib.differences(old, new)
+  if changed and not allow:
+    raise UserError(
+        f"{workdir} holds a run with a different config ({'; '.join(changed[:8])}"
+        f"{' ...' if len(changed) > 8 else ''}). Use a new --workdir, or pass "
+        "--allow_config_change to continue this run with the new values.")
+
+
 def _save_config(workdir: str, config: ConfigDict) -> None:
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
+    tmp = os.path.join(workdir, "config.json.tmp")
+    with open(tmp, "w") as f:
       json.dump(config.to_dict(), f, indent=2, default=str)
+    os.replace(tmp, os.path.join(workdir, "config.json"))
 
 
 def _ensure_workdir(workdir: str) -> None:
@@ -145,59 +165,108 @@ def _ensure_workdir(workdir: str) -> None:
   except OSError as e:
     raise UserError(f"Cannot create workdir {workdir!r}: {e.strerror}. "
                     "Choose a writable --workdir.") from e
-  if not os.access(workdir, os.W_OK):
-    raise UserError(f"Workdir {workdir!r} is not writable. Choose a writable --workdir.")
+  probe = os.path.join(workdir, ".write-test")
+  try:
+    with open(probe, "w"):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise UserError(f"Workdir {workdir!r} is not writable ({e.strerror}). Choose a writable "
+                    "--workdir.") from e
 
 
-def train_and_evaluate(config: ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains (resuming from the latest checkpoint in workdir) and returns the final eval metrics."""
+def _first_nonfinite(host_history: list[dict], first_step: int):
+  """(step, quantity) of the first step whose loss or gradients were NaN/Inf, else None."""
+  for i, m in enumerate(host_history):
+    if m["nonfinite"]:
+      what = "loss" if not np.isfinite(m["loss"]) else "gradient norm"
+      value = m["loss"] if what == "loss" else m["grad_norm"]
+      return first_step + i + 1, f"{what} = {value}"
+  return None
+
+
+def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = False,
+                       allow_config_change: bool = False,
+                       stop: preemption.StopRequest | None = None) -> dict[str, float] | None:
+  """Trains, resuming from the latest good checkpoint in workdir; returns the final eval metrics.
+
+  Returns None when a SIGTERM/SIGINT stopped the run (after checkpointing it).
+  """
+  config_lib.validate(config)
+  # From the start: a SIGTERM during set-up waits for the first step boundary.
+  stop = stop or preemption.StopRequest()
   _ensure_workdir(workdir)
+  _check_config_change(workdir, config, allow_config_change)
   exp = Experiment(config, train=True)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  start = mngr.latest_step()
-  if start is None:
+  state, start = checkpoint.restore_latest_good(mngr, exp.abstract_state, workdir,
+                                                restart=restart)
+  if state is None:
     state, start = exp.init_state(), 0
     _say(f"Starting {config.model} on {config.dataset} in {workdir}: {exp.total_steps} steps "
          f"({exp.total_steps / exp.steps_per_epoch:g} epochs of {exp.steps_per_epoch}), "
          f"{jax.device_count()} devices, {exp.process_count} processes.")
   else:
-    state = checkpoint.restore(mngr, start, exp.abstract_state)
     _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
   _save_config(workdir, config)
 
-  writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0)
+  writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0, resume_step=start)
   eval_every = max(1, int(round(config.eval_every_epochs * exp.steps_per_epoch)))
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
   batches = exp.train_batches().iterate(start)
-  history, eval_metrics = [], None
+  history, eval_metrics, history_start = [], None, start
   t_start = time.perf_counter()
-  for step in range(start, exp.total_steps):
-    state, step_metrics = exp.train_step(state, sharding.to_global(next(batches), exp.mesh))
-    history.append(step_metrics)
-    done = step + 1
-    last = done == exp.total_steps
-    if done % config.log_every_steps == 0 or last:
-      scalars = {"train/" + k: v for k, v in metrics_lib.mean_metrics(history).items()}
-      rate = progress.rate(done)
-      scalars["train/images_per_s"] = rate
-      writer.write(done, scalars)
-      _say(progress.line(done, rate, scalars))
-      history = []
-    eval_metrics = None
-    if done % eval_every == 0 or last:
-      eval_metrics = exp.evaluate(state)
-      writer.write(done, eval_metrics)
-      if config.schedule.name == "plateau":
-        state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
-      _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
-           f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
-      progress.rate(done)  # Evaluation time is not training throughput.
-    if done % config.checkpoint_every_steps == 0 or eval_metrics is not None:
-      checkpoint.save(mngr, done, state, config, eval_metrics)
-  mngr.wait_until_finished()
+  try:
+    for step in range(start, exp.total_steps):
+      state, step_metrics = exp.train_step(state, sharding.to_global(next(batches), exp.mesh))
+      history.append(step_metrics)
+      done = step + 1
+      last = done == exp.total_steps
+      eval_now = done % eval_every == 0 or last
+      stopping = stop.should_stop(done)
+      save_now = done % config.checkpoint_every_steps == 0 or eval_now or stopping
+      # Logging at every checkpoint makes the logged means independent of where a run
+      # was interrupted and resumed.
+      if done % config.log_every_steps == 0 or save_now:
+        host = jax.device_get(history)
+        bad = _first_nonfinite(host, history_start)
+        if bad and not config.skip_nonfinite_steps:
+          latest = mngr.latest_step()
+          kept = (f"the latest checkpoint, step {latest}, is untouched" if latest is not None
+                  else "no checkpoint was written")
+          raise UserError(
+              f"Non-finite {bad[1]} at step {bad[0]}: the run stopped and {kept}. Lower the "
+              "learning rate, or set --config.skip_nonfinite_steps=true to skip such steps.")
+        scalars = {"train/" + k: float(np.mean([h[k] for h in host])) for k in host[0]
+                   if k != "nonfinite"}
+        scalars["train/nonfinite_steps"] = float(sum(h["nonfinite"] for h in host))
+        rate = progress.rate(done)
+        scalars["train/images_per_s"] = rate
+        writer.write(done, scalars)
+        _say(progress.line(done, rate, scalars))
+        history, history_start = [], done
+      eval_metrics = None
+      if eval_now:
+        eval_metrics = exp.evaluate(state)
+        writer.write(done, eval_metrics)
+        if config.schedule.name == "plateau":
+          state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
+        _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
+             f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
+        progress.rate(done)  # Evaluation time is not training throughput.
+      if save_now:
+        checkpoint.save(mngr, done, state, config, eval_metrics)
+      if stopping and not last:
+        mngr.wait_until_finished()
+        _say(f"Received {stop.signal_name}: saved the checkpoint at step {done} and stopped. "
+             "Re-run the same command to resume.")
+        return None
+  finally:
+    stop.restore_handlers()
+    mngr.wait_until_finished()
+    writer.close()
   if eval_metrics is None:  # Nothing left to train: report the restored state.
     eval_metrics = exp.evaluate(state)
-  writer.close()
   minutes = (time.perf_counter() - t_start) / 60
   _say(f"Test accuracy: top-1 {eval_metrics['eval/top1']:.4f}, top-5 "
        f"{eval_metrics['eval/top5']:.4f} on {int(eval_metrics['eval/count'])} "
@@ -217,6 +286,10 @@ def evaluate(config: ConfigDict, workdir: str, step: int | None = None) -> dict[
     raise UserError(f"No checkpoint at step {step} in {workdir}; available steps: "
                     f"{sorted(available)}.")
   exp = Experiment(config, train=False)
+  mismatch = checkpoint.architecture_mismatch(mngr, step, exp.abstract_state)
+  if mismatch:
+    raise UserError(f"The checkpoint at step {step} in {workdir} does not fit the model this "
+                    f"config builds: {mismatch}. Use the config that wrote it.")
   state = checkpoint.restore(mngr, step, exp.abstract_state)
   result = exp.evaluate(state)
   _say(f"Checkpoint at step {step}: top-1 {result['eval/top1']:.4f}, top-5 "

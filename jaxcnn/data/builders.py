@@ -55,7 +55,8 @@ def find_idx_file(directory: str, stem: str) -> str | None:
 def find_fashion_mnist_dir(candidates=None) -> str | None:
   """Returns the first directory holding all four Fashion-MNIST IDX files."""
   env = os.environ.get("FASHION_MNIST_DIR")
-  for directory in ([env] if env else []) + list(candidates or FASHION_MNIST_DIRS):
+  # A directory the user names is the only one looked at: no silent fallback.
+  for directory in [env] if env else list(candidates or FASHION_MNIST_DIRS):
     if all(find_idx_file(directory, stem) for images, labels in _FILES.values()
            for stem in (images, labels)):
       return directory
