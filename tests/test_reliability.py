@@ -237,13 +237,16 @@ def test_bad_input_gives_a_clear_error_and_changes_nothing(case, finished_run, t
   assert fingerprint(workdir) == before
 
 
-def test_dataset_not_prepared_says_how_to_prepare_it(tmp_path, data_dir):
+def test_dataset_not_prepared_says_how_to_prepare_it(finished_run, tmp_path, data_dir):
+  workdir = copy_run(finished_run, tmp_path)
+  before = fingerprint(workdir)
   env = dict(os.environ, FASHION_MNIST_DIR=str(tmp_path / "nothing-here"))
-  result = subprocess.run(command(str(tmp_path / "run"), str(tmp_path / "empty-tfds")),
+  result = subprocess.run(command(workdir, str(tmp_path / "empty-tfds")),
                           cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
   assert result.returncode == 1
   assert "apt-get install dataset-fashion-mnist" in result.stderr
   assert "Traceback" not in result.stderr
+  assert fingerprint(workdir) == before
 
 
 def test_checkpoint_of_another_architecture_names_the_parameters(finished_run, tmp_path,
