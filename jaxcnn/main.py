@@ -18,6 +18,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from jaxcnn import distributed
 from jaxcnn import train
 from jaxcnn.errors import UserError
 
@@ -33,6 +34,10 @@ _RESTART = flags.DEFINE_boolean(
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_boolean(
     "allow_config_change", False, "Continue a workdir's run with a config that differs from "
     "the one it started with.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "HOST:PORT of process 0, to run as one process of a cluster.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the cluster.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the cluster.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -74,6 +79,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   try:
     if _MODE.value == "train":
       train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value,

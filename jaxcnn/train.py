@@ -165,7 +165,7 @@ def _ensure_workdir(workdir: str) -> None:
   except OSError as e:
     raise UserError(f"Cannot create workdir {workdir!r}: {e.strerror}. "
                     "Choose a writable --workdir.") from e
-  probe = os.path.join(workdir, ".write-test")
+  probe = os.path.join(workdir, f".write-test-{os.getpid()}-{jax.process_index()}")
   try:
     with open(probe, "w"):
       pass

@@ -47,3 +47,56 @@ def test_cli_prints_the_table(capsys):
 def test_cli_unknown_model(capsys):
   assert summary.main(["lenet6"]) == 1
   assert "Valid names" in capsys.readouterr().err
+
+
+def totals(name, size=224, **kwargs):
+  rows = summary.summarize(models.create(name, **kwargs), (1, size, size, 3))
+  return {r.path: r for r in rows}
+
+
+@pytest.mark.parametrize("name,millions", [("vgg_a", 133), ("vgg_a_lrn", 133), ("vgg_b", 133),
+                                           ("vgg_c", 134), ("vgg_d", 138), ("vgg_e", 144)])
+def test_vgg_table2_parameters(name, millions):
+  assert round(totals(name)[""].params / 1e6) == millions
+
+
+# Table 1's multiply-adds. The paper's figures lie within 0.07 G of the count: those of
+# ResNet-34 (3.66 G) and -50 (3.86 G) look truncated, the others rounded. 50/101/152 are
+# counted with the stride on the first 1x1 conv, as the paper's models had it.
+@pytest.mark.parametrize("name,paper,stride_in_1x1", [
+    ("resnet18", 1.8, False), ("resnet34", 3.6, False), ("resnet50", 3.8, True),
+    ("resnet101", 7.6, True), ("resnet152", 11.3, True)])
+def test_resnet_table1_flops(name, paper, stride_in_1x1):
+  kwargs = {"stride_in_1x1": True} if stride_in_1x1 else {}
+  assert abs(totals(name, **kwargs)[""].macs / 1e9 - paper) < 0.07
+
+
+def test_resnet_v15_costs_more_with_the_same_parameters():
+  v1, v15 = totals("resnet50", stride_in_1x1=True)[""], totals("resnet50")[""]
+  assert v1.params == v15.params == 25_557_032
+  assert round(v15.macs / 1e9, 2) == 4.09  # torchvision's published 4.09 GFLOPS.
+
+
+# GoogLeNet Table 1: (ops in M, params in K with K = 1024, weights and biases). Rows where the
+# paper disagrees with its own widths are documented in papers.md and left out: conv1's
+# params and ops (printed 2.7K / 34M; the widths give 9.2K / 118M), inception 5a's ops
+# (printed 54M; the widths give 51.1M), and the params of 4a, 4c-4e, 5a, 5b (e.g. 4c is
+# printed 463K; the widths give 498K).
+GOOGLENET_OPS = {"inception3a": 128, "inception3b": 304, "inception4a": 73, "inception4b": 88,
+                 "inception4c": 100, "inception4d": 119, "inception4e": 170, "inception5b": 71,
+                 "fc": 1}
+GOOGLENET_PARAMS_K = {"inception3a": 159, "inception3b": 380, "fc": 1000}
+
+
+def test_googlenet_table1():
+  rows = totals("googlenet")
+  assert rows["inception3a"].output == (1, 28, 28, 256)
+  assert rows["inception5b"].output == (1, 7, 7, 1024)
+  for name, ops in GOOGLENET_OPS.items():
+    assert abs(rows[name].macs / 1e6 - ops) < 1.0, name
+  # The second conv row is the 1x1 reduce and the 3x3 conv together: 360M, 112K.
+  conv2 = rows["conv2_reduce"].macs + rows["conv2"].macs
+  assert abs(conv2 / 1e6 - 360) < 1.0
+  assert abs((rows["conv2_reduce"].params + rows["conv2"].params) / 1024 - 112) < 1.0
+  for name, k in GOOGLENET_PARAMS_K.items():
+    assert abs(rows[name].params / 1024 - k) < 1.0, name

@@ -6,12 +6,20 @@ is called as ``model.apply(variables, x, train=...)`` on NHWC images.
 """
 
 from jaxcnn.errors import UserError
+from jaxcnn.models import alexnet
+from jaxcnn.models import googlenet
 from jaxcnn.models import lenet
 from jaxcnn.models import nin
+from jaxcnn.models import resnet
+from jaxcnn.models import vgg
 
 MODELS = {
     **lenet.VARIANTS,
+    **alexnet.VARIANTS,
+    **vgg.VARIANTS,
     **nin.VARIANTS,
+    **googlenet.VARIANTS,
+    **resnet.VARIANTS,
 }
 
 

@@ -24,17 +24,6 @@ CIFAR_BLOCKS = (
 )
 
 
-def _pool_ceil(x, kind):
-  """3x3/2 pooling with Caffe's ceil rounding: 32 -> 16 -> 8."""
-  h = x.shape[1]
-  out = -(-(h - 3) // 2) + 1
-  pad = (0, (out - 1) * 2 + 3 - h)
-  if kind == "max":
-    return nn.max_pool(x, (3, 3), (2, 2), padding=(pad, pad))
-  # Caffe averages over the window clipped to the padded input, zeros included.
-  return nn.avg_pool(x, (3, 3), (2, 2), padding=(pad, pad))
-
-
 class NiN(nn.Module):
   """NiN; ``head`` "gap" (the paper's) or "fc" (flatten, dropout 0.5, linear: Table 2's baseline)."""
   blocks: Sequence = CIFAR_BLOCKS
@@ -68,7 +57,9 @@ class NiN(nn.Module):
         # The released model applies ReLU after every 1x1 conv, the class maps included.
         x = nn.relu(conv(m, (1, 1), name=f"cccp{2 * b + i + 1}")(x))
       if pool is not None:
-        x = _pool_ceil(x, pool)
+        # 3x3/2 with Caffe's ceil rounding: 32 -> 16 -> 8.
+        pool_fn = layers.max_pool_ceil if pool == "max" else layers.avg_pool_ceil
+        x = pool_fn(x, 3, 2)
       if not last_block:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.head == "gap":

@@ -1,0 +1,44 @@
+"""torchvision weights -> jaxcnn variables and Orbax checkpoints.
+
+  python -m jaxcnn.convert --arch=vgg16 --pth=vgg16-397923af.pth \\
+      --config=configs/vgg16.py --workdir=runs/vgg16_imagenet
+
+writes a step-0 checkpoint that ``python -m jaxcnn.main --mode=eval`` (with the same
+config and workdir) restores. Reading a .pth file needs torch (the optional extra
+``pip install -e '.[torch]'``); the conversion itself is numpy only.
+"""
+
+import importlib
+from typing import Mapping
+
+import numpy as np
+
+from jaxcnn.errors import UserError
+
+# torchvision architecture -> (converter module, jaxcnn model that mirrors it).
+ARCHS = {
+    "alexnet": ("alexnet", "alexnet_torchvision"),
+    **{f"vgg{d}{bn}": ("vgg", f"vgg{d}{bn}") for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+    "googlenet": ("googlenet", "googlenet_torchvision"),
+    **{f"resnet{d}": ("resnet", f"resnet{d}") for d in (18, 34, 50, 101, 152)},
+}
+
+
+def jaxcnn_model(arch: str) -> str:
+  """The registered jaxcnn model name that a torchvision architecture converts to."""
+  _check(arch)
+  return ARCHS[arch][1]
+
+
+def _check(arch):
+  if arch not in ARCHS:
+    raise UserError(f"No torchvision converter for {arch!r}. Available: {', '.join(ARCHS)}.")
+
+
+def torchvision_to_flax(arch: str, state_dict: Mapping[str, np.ndarray]) -> dict:
+  """Converts a torchvision state_dict (tensors or arrays) into flax variables."""
+  _check(arch)
+  arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+            for k, v in state_dict.items()}
+  module = importlib.import_module(f"jaxcnn.convert.{ARCHS[arch][0]}")
+  return module.from_torchvision(arch, arrays)
