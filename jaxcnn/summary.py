@@ -34,7 +34,7 @@ class Row:
 
 def _layer_macs(module: nn.Module, args, out) -> int:
   if hasattr(module, "multiply_adds"):
-    return int(module.multiply_adds(*args, out))
+    return int(module.multiply_adds(args[0], out))
   if isinstance(module, nn.Conv):
     x = args[0]
     kernel = np.prod(module.kernel_size)

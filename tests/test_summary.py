@@ -100,3 +100,10 @@ def test_googlenet_table1():
   assert abs((rows["conv2_reduce"].params + rows["conv2"].params) / 1024 - 112) < 1.0
   for name, k in GOOGLENET_PARAMS_K.items():
     assert abs(rows[name].params / 1024 - k) < 1.0, name
+
+
+@pytest.mark.parametrize("name,gflops", [("vgg11", 7.609), ("vgg13", 11.308), ("vgg16", 15.47),
+                                         ("vgg19", 19.632), ("alexnet_torchvision", 0.714)])
+def test_torchvision_published_multiply_adds(name, gflops):
+  # torchvision's model metadata ("GFLOPS", counted as multiply-adds) for the same networks.
+  assert abs(totals(name)[""].macs / 1e9 - gflops) < 0.001

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import flax.linen as nn
 
 from jaxcnn.models import layers
@@ -79,6 +80,13 @@ class FullyConnected(nn.Module):
       y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
     return y + bias
+
+  def multiply_adds(self, x, out):
+    """For jaxcnn.summary: a dense product, or a conv of the window its output size implies."""
+    if x.ndim == 2:
+      return int(np.prod(out.shape[:-1]) * x.shape[-1] * out.shape[-1])
+    window = x.shape[1] - out.shape[1] + 1
+    return int(np.prod(out.shape[:-1]) * window * window * x.shape[-1] * out.shape[-1])
 
 
 class VGG(nn.Module):
