@@ -7,26 +7,13 @@ from jaxcnn.convert import googlenet as convert_googlenet
 from jaxcnn.errors import UserError
 from jaxcnn.models import layers
 from jaxcnn.models import googlenet
+from tests.models.variables import random_variables
 
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
 
 def _variables_shape(model, size=224, train=False):
   return jax.eval_shape(lambda: model.init(RNGS, jnp.zeros((1, size, size, 3)), train=train))
-
-
-def _random_variables(model, x, train=False, seed=0):
-  """model.init's variables filled by numpy: He-scaled kernels, unit BN, zero biases."""
-  # flax's initialisers compile once per shape, which costs seconds each on XLA:CPU.
-  rng = np.random.default_rng(seed)
-  shapes = jax.eval_shape(lambda: model.init(RNGS, x, train=train))
-
-  def fill(path, leaf):
-    if path[-1].key == "kernel":
-      return (rng.standard_normal(leaf.shape) * np.sqrt(2 / np.prod(leaf.shape[:-1])))
-    return np.ones(leaf.shape) if path[-1].key in ("scale", "var") else np.zeros(leaf.shape)
-
-  return jax.tree_util.tree_map_with_path(lambda p, l: fill(p, l).astype(np.float32), shapes)
 
 
 # Compiled whole: GoogLeNet's many distinct conv shapes make op-by-op dispatch slower on CPU.
@@ -194,7 +181,7 @@ def test_forward_at_minimum_input(name, eval_min, train_min):
   model = googlenet.VARIANTS[name](num_classes=10)
   assert (model.min_input_size(False), model.min_input_size(True)) == (eval_min, train_min)
   x = jax.random.normal(jax.random.key(0), (2, train_min, train_min, 3))
-  variables = _random_variables(model, x, train=True)
+  variables = random_variables(model, x, train=True)
   assert {"aux1", "aux2"} <= set(variables["params"])
   out, _ = _train_apply(model)(variables, x)
   assert out["logits"].shape == (2, 10)
@@ -225,7 +212,7 @@ def test_naive_and_fc_head_run():
   x = jax.random.normal(jax.random.key(0), (1, 64, 64, 3))
   for model in (googlenet.GoogLeNet(num_classes=10, inception="naive", width=0.25),
                 googlenet.GoogLeNet(num_classes=10, head="fc", input_size=64)):
-    logits = _eval_apply(model)(_random_variables(model, x), x)
+    logits = _eval_apply(model)(random_variables(model, x), x)
     assert logits.shape == (1, 10) and bool(jnp.all(jnp.isfinite(logits)))
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from jaxcnn import models
 from jaxcnn.errors import UserError
+from tests.models.variables import random_variables
 
 # Smallest convenient input per model; everything else runs at 32x32.
 SMALL_INPUT = {"alexnet": 67, "alexnet_torchvision": 63, "zfnet": 67,
@@ -33,16 +34,13 @@ def test_forward_and_backward_with_finite_gradients(name):
   model = models.create(name, num_classes=10, input_size=size)
   x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
   labels = jnp.array([1, 7])
-  # rbg keys: XLA:CPU compiles their initialisers several times faster than threefry's.
-  key = lambda i: jax.random.key(i, impl="rbg")
-  variables = jax.jit(lambda rngs, x: model.init(rngs, x, train=True))(
-      {"params": key(1), "dropout": key(2)}, x)
+  variables = random_variables(model, x, train=True)
   params = variables["params"]
   others = {k: v for k, v in variables.items() if k != "params"}
 
   def loss_fn(params):
     out, _ = model.apply({"params": params, **others}, x, train=True,
-                         rngs={"dropout": key(3)}, mutable=["batch_stats"])
+                         rngs={"dropout": jax.random.key(3)}, mutable=["batch_stats"])
     outs = [out["logits"], *out["aux_logits"]] if isinstance(out, dict) else [out]
     loss = sum(optax.softmax_cross_entropy_with_integer_labels(o, labels).mean() for o in outs)
     return loss, outs[0]

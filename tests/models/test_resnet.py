@@ -5,25 +5,12 @@ import pytest
 
 from jaxcnn.convert import resnet as convert_resnet
 from jaxcnn.models import resnet
+from tests.models.variables import random_variables
 
 
 def _variables_shape(model, size=32):
   return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3)),
                                            train=False))
-
-
-def _random_variables(model, x, seed=0):
-  """model.init's variables filled by numpy: He-scaled kernels, unit BN, zero biases."""
-  # flax's initialisers compile once per shape, which costs seconds each on XLA:CPU.
-  rng = np.random.default_rng(seed)
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
-
-  def fill(path, leaf):
-    if path[-1].key == "kernel":
-      return (rng.standard_normal(leaf.shape) * np.sqrt(2 / np.prod(leaf.shape[:-1])))
-    return np.ones(leaf.shape) if path[-1].key in ("scale", "var") else np.zeros(leaf.shape)
-
-  return jax.tree_util.tree_map_with_path(lambda p, l: fill(p, l).astype(np.float32), shapes)
 
 
 def _count(model):
@@ -131,7 +118,7 @@ def test_pad_shortcut_subsamples_and_zero_pads():
 def test_option_a_block_has_no_shortcut_params_and_adds_the_padded_identity():
   block = resnet.Block(32, stride=2, shortcut="A")
   x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
-  variables = _random_variables(block, x)
+  variables = random_variables(block, x)
   assert set(variables["params"]) == {"conv1", "bn1", "conv2", "bn2"}
   out = block.apply(variables, x, train=False)
   assert out.shape == (2, 4, 4, 32)
@@ -166,7 +153,7 @@ def test_every_variant_takes_32x32(name):
 def test_forward_at_32x32(name):
   model = resnet.VARIANTS[name]()
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  variables = _random_variables(model, x)
+  variables = random_variables(model, x)
   logits = model.apply(variables, x, train=False)
   assert logits.shape == (2, model.num_classes) and logits.dtype == jnp.float32
   assert bool(jnp.all(jnp.isfinite(logits)))
