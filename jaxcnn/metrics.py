@@ -9,7 +9,6 @@ import math
 import os
 import time
 
-from absl import logging
 import tensorboardX
 
 
@@ -93,6 +92,3 @@ def _hms(seconds: float) -> str:
   s = int(seconds)
   return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
-
-def log(msg: str) -> None:
-  logging.info(msg)

@@ -123,7 +123,7 @@ def eval_batches(source: ArraySource, global_batch: int, *, process_index: int =
   """Every example once, in order; the last batch is padded and ``mask`` marks real rows."""
   n = len(source)
   offset, size = local_share(global_batch, process_index, process_count)
-  for k in range(-(-n // global_batch)):
+  for k in range(num_eval_batches(n, global_batch)):
     positions = k * global_batch + offset + np.arange(size)
     mask = positions < n
     batch = source[np.where(mask, positions, 0)]

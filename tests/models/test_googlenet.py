@@ -7,7 +7,7 @@ from jaxcnn.convert import googlenet as convert_googlenet
 from jaxcnn.errors import UserError
 from jaxcnn.models import layers
 from jaxcnn.models import googlenet
-from tests.models.variables import random_variables
+from tests.models.variables import random_variables, randomize_batch_norm
 
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
@@ -216,22 +216,11 @@ def test_naive_and_fc_head_run():
     assert logits.shape == (1, 10) and bool(jnp.all(jnp.isfinite(logits)))
 
 
-def _randomize_batch_norm(model, torch):
-  gen = torch.Generator().manual_seed(1)
-  with torch.no_grad():
-    for m in model.modules():
-      if isinstance(m, torch.nn.BatchNorm2d):
-        m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-        m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-        m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-        m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-
-
 def _torch_googlenet(torchvision, torch, **kwargs):
   torch.manual_seed(0)
   tmodel = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False,
                                         **kwargs)
-  _randomize_batch_norm(tmodel, torch)
+  randomize_batch_norm(tmodel, torch)
   return tmodel
 
 

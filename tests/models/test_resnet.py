@@ -5,7 +5,7 @@ import pytest
 
 from jaxcnn.convert import resnet as convert_resnet
 from jaxcnn.models import resnet
-from tests.models.variables import random_variables
+from tests.models.variables import random_variables, randomize_batch_norm
 
 
 def _variables_shape(model, size=32):
@@ -164,24 +164,13 @@ def test_forward_at_32x32(name):
       variables["batch_stats"])
 
 
-def _randomize_batch_norm(model, torch):
-  gen = torch.Generator().manual_seed(1)
-  with torch.no_grad():
-    for m in model.modules():
-      if isinstance(m, torch.nn.BatchNorm2d):
-        m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-        m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-        m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-        m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-
-
 @pytest.mark.parametrize("arch", convert_resnet.ARCHS)
 def test_parity_with_torchvision(arch):
   torchvision = pytest.importorskip("torchvision")
   import torch
   torch.manual_seed(0)
   tmodel = getattr(torchvision.models, arch)(weights=None).eval()
-  _randomize_batch_norm(tmodel, torch)
+  randomize_batch_norm(tmodel, torch)
   assert sum(p.numel() for p in tmodel.parameters()) == IMAGENET_COUNTS[arch]
   state = {k: v.numpy() for k, v in tmodel.state_dict().items()}
   variables = convert_resnet.from_torchvision(arch, state)

@@ -24,3 +24,15 @@ def random_variables(model, x, train=False, seed=0):
     return rng.standard_normal(leaf.shape) * np.sqrt(2 / max(1, np.prod(leaf.shape[:-1])))
 
   return jax.tree_util.tree_map_with_path(lambda p, l: fill(p, l).astype(np.float32), shapes)
+
+
+def randomize_batch_norm(model, torch):
+  """Gives a torch model's BatchNorm layers non-trivial affine parameters and statistics."""
+  gen = torch.Generator().manual_seed(1)
+  with torch.no_grad():
+    for m in model.modules():
+      if isinstance(m, torch.nn.BatchNorm2d):
+        m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+        m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+        m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+        m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
