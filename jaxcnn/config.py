@@ -10,7 +10,8 @@ def base_config() -> ConfigDict:
   c.model = "lenet5_modern"
   c.model_kwargs = ConfigDict()  # Constructor fields (paper ablation switches).
   c.width = 1.0
-  c.dtype = "float32"
+  c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
+  c.conv_impl = "auto"  # jaxcnn.models.conv: "auto" (fast on CPU, native elsewhere) | native | fast
   c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
 
   c.dataset = "fashion_mnist"
@@ -94,6 +95,8 @@ def validate(c: ConfigDict) -> None:
   need(c.width > 0, f"width={c.width} must be positive")
   need(c.dtype in ("float32", "bfloat16", "float16"),
        f"dtype={c.dtype!r} must be float32, bfloat16 or float16")
+  need(c.conv_impl in ("auto", "native", "fast"),
+       f"conv_impl={c.conv_impl!r} must be auto, native or fast")
   need(c.aux_loss_weight >= 0, "aux_loss_weight must be >= 0")
   need(c.mesh.data == -1 or c.mesh.data >= 1, "mesh.data must be -1 (all) or >= 1")
   need(c.mesh.model >= 1, "mesh.model must be >= 1")

@@ -69,7 +69,8 @@ class Experiment:
 
     self.model = models.create(config.model, num_classes=self.num_classes,
                                input_size=self.input_shape[0], width=config.width,
-                               dtype=config.dtype, **config.model_kwargs.to_dict())
+                               dtype=config.dtype, conv_impl=config.conv_impl,
+                               **config.model_kwargs.to_dict())
 
     rng = jax.random.PRNGKey(config.seed)
     self._init = functools.partial(self._init_state, rng)

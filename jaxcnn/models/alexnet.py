@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 
@@ -95,6 +96,7 @@ class AlexNet(nn.Module):
   input_size: int = 227  # 11x11/4 with no padding needs 227 for 55x55 (the paper says 224).
   width: float = 1.0  # Scales every conv and the two hidden FC layers.
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
   lrn: bool = True
   lrn_after_pool: bool = False  # ZFNet normalises the pooled maps; AlexNet pools normalised ones.
   pool_window: int = 3
@@ -142,6 +144,7 @@ class AlexNet(nn.Module):
     dtype = jnp.dtype(self.dtype)
     # AlexNet Sec. 5: every weight from N(0, 0.01^2).
     init = nn.initializers.normal(0.01)
+    conv = conv_lib.select(self.conv_impl)
     x = x.astype(dtype)
     n_lrn = 0
     for spec in self.convs:
@@ -150,6 +153,7 @@ class AlexNet(nn.Module):
       x = nn.Conv(features, (spec.kernel, spec.kernel), (spec.stride, spec.stride),
                   padding=spec.padding,
                   feature_group_count=self.towers if spec.grouped else 1,
+                  conv_general_dilated=conv,
                   kernel_init=init, bias_init=nn.initializers.constant(spec.bias_init),
                   dtype=dtype, name=spec.name)(x)
       x = nn.relu(x)

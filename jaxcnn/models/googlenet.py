@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "M" = max pool 3x3/2.
@@ -47,6 +48,7 @@ class ConvBlock(nn.Module):
   stride: int = 1
   batch_norm: bool = False
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -54,7 +56,8 @@ class ConvBlock(nn.Module):
     x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
                 padding=self.kernel // 2, use_bias=not self.batch_norm,
                 kernel_init=_TORCHVISION_KERNEL if self.batch_norm else _CAFFE_KERNEL,
-                bias_init=_CAFFE_BIAS, dtype=dtype, name="conv")(x)
+                bias_init=_CAFFE_BIAS, dtype=dtype,
+                conv_general_dilated=conv_lib.select(self.conv_impl), name="conv")(x)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3, dtype=dtype,
                        name="bn")(x)
@@ -68,11 +71,13 @@ class Inception(nn.Module):
   branch5x5_kernel: int = 5
   batch_norm: bool = False
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     n1x1, n3x3r, n3x3, n5x5r, n5x5, npool = self.widths
-    conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype)
+    conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
     k5 = self.branch5x5_kernel
     pool = nn.max_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
     b1 = conv(n1x1, 1, name="b1x1")(x, train=train)
@@ -97,6 +102,7 @@ class AuxClassifier(nn.Module):
   dropout_rate: float = 0.7
   batch_norm: bool = False
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -104,7 +110,7 @@ class AuxClassifier(nn.Module):
     x = (layers.adaptive_avg_pool(x, 4) if self.pool == "adaptive4"
          else layers.avg_pool_ceil(x, 5, 3))
     x = ConvBlock(self.conv_features, 1, batch_norm=self.batch_norm, dtype=self.dtype,
-                  name="conv")(x, train=train)
+                  conv_impl=self.conv_impl, name="conv")(x, train=train)
     x = x.reshape(x.shape[0], -1)
     kernel_init = _TORCHVISION_KERNEL if self.batch_norm else _CAFFE_KERNEL
     x = nn.relu(nn.Dense(self.hidden, kernel_init=kernel_init,
@@ -134,6 +140,7 @@ class GoogLeNet(nn.Module):
   input_size: int = 224
   width: float = 1.0
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
   blocks: tuple = TABLE1
   inception: str = "bottleneck"
   head: str = "gap"
@@ -181,7 +188,8 @@ class GoogLeNet(nn.Module):
     layers.check_input_size(x, self.min_input_size(train), "GoogLeNet")
     dtype = jnp.dtype(self.dtype)
     w = lambda c: layers.scaled_width(c, self.width)
-    conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype)
+    conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
     x = x.astype(dtype)
     if self.transform_input:
       mean = jnp.array([0.485, 0.456, 0.406], dtype)
@@ -206,11 +214,12 @@ class GoogLeNet(nn.Module):
       name, widths = block
       x = Inception(tuple(w(c) for c in widths), naive=self.inception == "naive",
                     branch5x5_kernel=self.branch5x5_kernel, batch_norm=self.batch_norm,
-                    dtype=self.dtype, name=name)(x, train=train)
+                    dtype=self.dtype, conv_impl=self.conv_impl, name=name)(x, train=train)
       if run_aux and name in AUX_AFTER:
         aux.append(AuxClassifier(self.num_classes, w(128), w(1024), pool=self.aux_pool,
                                  dropout_rate=self.aux_dropout_rate,
                                  batch_norm=self.batch_norm, dtype=self.dtype,
+                                 conv_impl=self.conv_impl,
                                  name=f"aux{len(aux) + 1}")(x, train=train))
 
     # At 224 the final map is 7x7: global average pooling is the paper's 7x7/1 avg pool.

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 # Table I: the S2 maps that feed each C3 map.
@@ -121,6 +122,7 @@ class LeNet5(nn.Module):
   input_size: int = 32
   width: float = 1.0
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -128,7 +130,8 @@ class LeNet5(nn.Module):
     layers.check_input_size(x, 32, "lenet5")
     dtype = jnp.dtype(self.dtype)
     x = x.astype(dtype)
-    conv = functools.partial(nn.Conv, padding="VALID", dtype=dtype)
+    conv = functools.partial(nn.Conv, padding="VALID", dtype=dtype,
+                             conv_general_dilated=conv_lib.select(self.conv_impl))
     # Every unit squashes its weighted sum (Sec. II.A, Appendix A), subsampling units included.
     x = squash(conv(6, (5, 5), kernel_init=fan_in_uniform(25 * x.shape[-1]),
                     bias_init=nn.initializers.zeros, name="c1")(x))
@@ -153,6 +156,7 @@ class LeNet5Modern(nn.Module):
   input_size: int = 28
   width: float = 1.0
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -163,9 +167,11 @@ class LeNet5Modern(nn.Module):
     x = x.astype(dtype)
     # On 28x28 input C1 pads by 2, giving the paper's 32x32 field.
     pad = 2 if x.shape[1] < 32 else 0
-    x = nn.Conv(w(6), (5, 5), padding=pad, dtype=dtype, name="c1")(x)
+    conv = functools.partial(nn.Conv, dtype=dtype,
+                             conv_general_dilated=conv_lib.select(self.conv_impl))
+    x = conv(w(6), (5, 5), padding=pad, name="c1")(x)
     x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
-    x = nn.Conv(w(16), (5, 5), padding="VALID", dtype=dtype, name="c3")(x)
+    x = conv(w(16), (5, 5), padding="VALID", name="c3")(x)
     x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
     x = x.reshape(x.shape[0], -1)
     x = nn.relu(nn.Dense(w(120), dtype=dtype, name="c5")(x))

@@ -13,6 +13,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 # Per block: the spatial conv (maps, kernel), the two 1x1 convs, then the pooling after it.
@@ -31,6 +32,7 @@ class NiN(nn.Module):
   input_size: int = 32
   width: float = 1.0
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
   head: str = "gap"
   dropout: float = 0.5
 
@@ -40,8 +42,8 @@ class NiN(nn.Module):
     if self.head not in ("gap", "fc"):
       raise ValueError(f"NiN head must be 'gap' or 'fc', got {self.head!r}.")
     dtype = jnp.dtype(self.dtype)
-    conv = functools.partial(nn.Conv, dtype=dtype,
-                             kernel_init=nn.initializers.normal(0.05))
+    conv = functools.partial(nn.Conv, dtype=dtype, kernel_init=nn.initializers.normal(0.05),
+                             conv_general_dilated=conv_lib.select(self.conv_impl))
     x = x.astype(dtype)
     n_conv = 0
     for b, ((maps, k), micro, pool) in enumerate(self.blocks):

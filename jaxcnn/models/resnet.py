@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 # Table 1: blocks per stage. CIFAR (Sec. 4.2): depth 6n + 2 with n blocks in each of 3 stages.
@@ -48,11 +49,13 @@ class Block(nn.Module):
   zero_init_residual: bool = False
   stride_in_1x1: bool = False
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     dtype = jnp.dtype(self.dtype)
-    conv = functools.partial(nn.Conv, use_bias=False, kernel_init=_KAIMING, dtype=dtype)
+    conv = functools.partial(nn.Conv, use_bias=False, kernel_init=_KAIMING, dtype=dtype,
+                             conv_general_dilated=conv_lib.select(self.conv_impl))
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=dtype)
     # Zero-initialising the last BN's scale starts each residual branch at zero (Goyal et al.).
@@ -112,6 +115,7 @@ class ResNet(nn.Module):
   input_size: int = 224
   width: float = 1.0
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -123,13 +127,15 @@ class ResNet(nn.Module):
     layers.check_input_size(x, 1, "ResNet")
     dtype = jnp.dtype(self.dtype)
     w = lambda c: layers.scaled_width(c, self.width)
+    conv_fn = conv_lib.select(self.conv_impl)
     x = x.astype(dtype)
     if self.stem == "imagenet":
       x = nn.Conv(w(64), (7, 7), (2, 2), padding=3, use_bias=False, kernel_init=_KAIMING,
-                  dtype=dtype, name="conv1")(x)
+                  dtype=dtype, conv_general_dilated=conv_fn, name="conv1")(x)
     else:
       x = nn.Conv(w(self.stage_widths[0]), (3, 3), padding=1, use_bias=False,
-                  kernel_init=_KAIMING, dtype=dtype, name="conv1")(x)
+                  kernel_init=_KAIMING, dtype=dtype, conv_general_dilated=conv_fn,
+                  name="conv1")(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
                      name="bn1")(x)
     x = nn.relu(x)
@@ -141,6 +147,7 @@ class ResNet(nn.Module):
                   residual=self.residual, shortcut=self.shortcut,
                   zero_init_residual=self.zero_init_residual,
                   stride_in_1x1=self.stride_in_1x1, dtype=self.dtype,
+                  conv_impl=self.conv_impl,
                   name=f"layer{i + 1}_{j}")(x, train=train)
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dense(self.num_classes, dtype=dtype, name="fc")(x)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
+from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
 
 # Table 1. C adds 1x1 convs at the end of blocks 3-5; A-LRN normalises after the first conv.
@@ -96,6 +97,7 @@ class VGG(nn.Module):
   input_size: int = 224  # The training crop; sets fc6's window when adaptive_pool is off.
   width: float = 1.0  # Scales every conv and the two hidden FC layers.
   dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
   batch_norm: bool = False
   adaptive_pool: bool = False
   fully_convolutional: bool = False
@@ -143,7 +145,8 @@ class VGG(nn.Module):
       else:
         name, maps, kernel = next(names)
         x = nn.Conv(layers.scaled_width(maps, self.width), (kernel, kernel),
-                    padding=(kernel - 1) // 2, kernel_init=init, dtype=dtype, name=name)(x)
+                    padding=(kernel - 1) // 2, kernel_init=init, dtype=dtype,
+                    conv_general_dilated=conv_lib.select(self.conv_impl), name=name)(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                            dtype=dtype, name=name.replace("conv", "bn"))(x)

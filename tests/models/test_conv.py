@@ -1,0 +1,120 @@
+"""fast_conv against lax.conv_general_dilated: values, input and weight gradients."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import flax.linen as nn
+import optax
+import pytest
+from jax import lax
+
+from jaxcnn import models
+from jaxcnn.models import conv
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+# (batch, size, in maps, out maps, kernel, stride, padding, groups): the models' kinds of layer,
+# at small sizes.
+CASES = {
+    "3x3": (4, 10, 8, 16, 3, 1, ((1, 1), (1, 1)), 1),
+    "5x5_same": (3, 9, 6, 8, 5, 1, "SAME", 1),
+    "1x1": (4, 7, 12, 10, 1, 1, ((0, 0), (0, 0)), 1),
+    "1x1_stride2": (4, 7, 12, 10, 1, 2, ((0, 0), (0, 0)), 1),
+    "11x11_stride4": (2, 31, 3, 8, 11, 4, ((2, 2), (2, 2)), 1),
+    "7x7_stride2_same": (2, 15, 3, 8, 7, 2, "SAME", 1),
+    "3x3_stride2_asym": (2, 9, 4, 6, 3, 2, ((0, 1), (1, 0)), 1),
+    "grouped_5x5": (3, 8, 8, 12, 5, 1, ((2, 2), (2, 2)), 2),
+    "grouped_1x1_valid": (3, 6, 8, 4, 1, 1, "VALID", 2),
+    "grouped_3x3_stride2": (3, 8, 8, 12, 3, 2, ((1, 1), (1, 1)), 2),
+}
+
+
+def _relative_error(a, b):
+  return float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-12))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_values_and_gradients_match_lax(name):
+  n, size, cin, cout, k, stride, padding, groups = CASES[name]
+  kx, kw, ky = jax.random.split(jax.random.PRNGKey(0), 3)
+  x = jax.random.normal(kx, (n, size, size, cin))
+  w = jax.random.normal(kw, (k, k, cin // groups, cout))
+
+  def run(fn):
+    f = lambda x, w: fn(x, w, (stride, stride), padding, dimension_numbers=_DN,
+                        feature_group_count=groups)
+    y, vjp = jax.vjp(f, x, w)
+    dy = jax.random.normal(ky, y.shape)
+    return (y, *vjp(dy))
+
+  got = run(conv.conv_general_dilated)
+  want = run(lax.conv_general_dilated)
+  for part, g, r in zip(("output", "input gradient", "weight gradient"), got, want):
+    assert g.shape == r.shape, part
+    assert _relative_error(g, r) < 1e-4, part
+
+
+def test_dilated_conv_falls_back_to_lax():
+  x = jnp.ones((1, 9, 9, 2))
+  w = jnp.ones((3, 3, 2, 3))
+  got = conv.conv_general_dilated(x, w, (1, 1), "VALID", rhs_dilation=(2, 2),
+                                  dimension_numbers=_DN)
+  # Every output sees 3 x 3 taps x 2 maps of ones; a dilation-2 3x3 kernel spans 5 pixels.
+  assert got.shape == (1, 5, 5, 3)
+  np.testing.assert_allclose(got, 18.0)
+
+
+def test_select_by_backend():
+  assert conv.select("native") is lax.conv_general_dilated
+  assert conv.select("fast") is conv.conv_general_dilated
+  assert conv.select("auto") is (conv.conv_general_dilated if jax.default_backend() == "cpu"
+                                 else lax.conv_general_dilated)
+  with pytest.raises(ValueError, match="conv_impl"):
+    conv.select("cudnn")
+
+
+def test_flax_conv_keeps_its_parameters():
+  x = jnp.ones((2, 8, 8, 4))
+  native = nn.Conv(6, (3, 3), feature_group_count=2)
+  fast = nn.Conv(6, (3, 3), feature_group_count=2, conv_general_dilated=conv.select("fast"))
+  variables = native.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(0), x)) == \
+      jax.tree.map(jnp.shape, variables)
+  np.testing.assert_allclose(fast.apply(variables, x), native.apply(variables, x), rtol=1e-5,
+                             atol=1e-5)
+
+
+# Small members of two families that hold every kind of layer above: AlexNet (11x11/4,
+# grouped 5x5 and 3x3, dropout) and ResNet-18 (7x7/2 stem, strided 1x1 shortcuts, BatchNorm).
+MODELS = {
+    "alexnet": dict(width=0.0625, input_size=67),
+    "resnet18": dict(width=0.125, input_size=32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_training_gradients_match_native(name):
+  size = MODELS[name]["input_size"]
+  build = lambda impl: models.create(name, num_classes=10, width=MODELS[name]["width"],
+                                     input_size=size, conv_impl=impl)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, size, size, 3))
+  labels = jnp.arange(4) % 10
+  rngs = {"params": jax.random.PRNGKey(1), "dropout": jax.random.PRNGKey(2)}
+  variables = build("native").init(rngs, x, train=True)
+
+  def grads(impl):
+    model = build(impl)
+
+    def loss_fn(params):
+      out, _ = model.apply({**variables, "params": params}, x, train=True,
+                           rngs={"dropout": rngs["dropout"]}, mutable=["batch_stats"])
+      logits = out["logits"] if isinstance(out, dict) else out
+      return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    return jax.jit(jax.grad(loss_fn))(variables["params"])
+
+  fast, native = grads("fast"), grads("native")
+  errors = jax.tree.map(_relative_error, fast, native)
+  assert max(jax.tree.leaves(errors)) < 1e-4, errors
