@@ -1,5 +1,8 @@
-"""Device mesh and shardings: data parallel over ('data', 'model')."""
+"""Device mesh and shardings: data parallel over 'data', model parallel over 'model'."""
 
+import contextlib
+
+import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
@@ -21,6 +24,36 @@ def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
   # Auto axes: the jit shardings given here and XLA's propagation place everything else.
   return jax.make_mesh((data, model), ("data", "model"),
                        axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
+
+
+# Logical axis names the models annotate, and the mesh axes they map to: the batch over
+# 'data', AlexNet's tower-split channels over 'model'.
+LOGICAL_RULES = (("batch", "data"), ("tower", "model"))
+
+
+@contextlib.contextmanager
+def annotations(mesh: Mesh):
+  """Within it, models' logical sharding annotations apply to ``mesh`` (also under jit)."""
+  with jax.sharding.use_abstract_mesh(mesh.abstract_mesh), nn.logical_axis_rules(LOGICAL_RULES):
+    yield
+
+
+def traced_in(mesh: Mesh, fn):
+  """``fn`` tracing its body inside ``annotations(mesh)``, for jax.jit."""
+  def wrapped(*args, **kwargs):
+    with annotations(mesh):
+      return fn(*args, **kwargs)
+  return wrapped
+
+
+def tree_shardings(boxed_tree, mesh: Mesh):
+  """NamedShardings for a tree whose leaves may carry flax logical partitioning."""
+  specs = nn.get_partition_spec(boxed_tree)
+  return nn.logical_to_mesh_sharding(specs, mesh, LOGICAL_RULES)
+
+
+def uses_model_axis(shardings) -> bool:
+  return any("model" in jax.tree.leaves(tuple(s.spec)) for s in jax.tree.leaves(shardings))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -64,7 +64,7 @@ def summarize(model: nn.Module, input_shape: tuple, *, train: bool = False) -> l
   x = jnp.zeros(input_shape, jnp.float32)
   rngs = {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}
   # Shapes only: nothing is computed, so even VGG-E summarises in seconds.
-  variables = jax.eval_shape(functools.partial(model.init, train=train), rngs, x)
+  variables = nn.unbox(jax.eval_shape(functools.partial(model.init, train=train), rngs, x))
 
   def forward(variables):
     with nn.intercept_methods(interceptor):

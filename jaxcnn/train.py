@@ -6,6 +6,7 @@ import os
 import time
 
 from absl import logging
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,8 +75,16 @@ class Experiment:
 
     rng = jax.random.PRNGKey(config.seed)
     self._init = functools.partial(self._init_state, rng)
-    abstract = jax.eval_shape(self._init)
-    self.state_sharding = jax.tree.map(lambda _: sharding.replicated(self.mesh), abstract)
+    # Parameters (and their optimizer state) annotated with logical axes are sharded over
+    # the mesh accordingly (AlexNet's towers over 'model'); everything else is replicated.
+    boxed = jax.eval_shape(functools.partial(self._init_state, rng, unbox=False))
+    self.state_sharding = sharding.tree_shardings(boxed, self.mesh)
+    if self.mesh.shape["model"] > 1 and not sharding.uses_model_axis(self.state_sharding):
+      raise UserError(
+          f"mesh.model={self.mesh.shape['model']}, but {config.model} has no layers to split "
+          "over the model axis (only AlexNet's towers are: model=alexnet with towers=2). "
+          "Set --config.mesh.model=1 for data parallelism.")
+    abstract = nn.unbox(boxed)
     self.abstract_state = jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
         abstract, self.state_sharding)
@@ -83,24 +92,27 @@ class Experiment:
     data_sharding = sharding.batch_sharding(self.mesh)
     replicated = sharding.replicated(self.mesh)
     self.train_step = jax.jit(
-        functools.partial(steps.train_step, schedule=self.schedule,
-                          aux_loss_weight=config.aux_loss_weight),
+        sharding.traced_in(self.mesh, functools.partial(
+            steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight)),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0)
-    self.eval_step = jax.jit(steps.eval_step, in_shardings=(self.state_sharding, data_sharding),
+    self.eval_step = jax.jit(sharding.traced_in(self.mesh, steps.eval_step),
+                             in_shardings=(self.state_sharding, data_sharding),
                              out_shardings=replicated)
     self.record_eval = jax.jit(self._record_eval, in_shardings=(self.state_sharding, None),
                                out_shardings=self.state_sharding, donate_argnums=0)
 
-  def _init_state(self, rng) -> TrainState:
+  def _init_state(self, rng, unbox: bool = True) -> TrainState:
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
     # Training-mode init creates the layers that exist only in training (auxiliary heads).
     variables = self.model.init({"params": params_rng, "dropout": dropout_rng},
                                 jnp.zeros((2,) + self.input_shape, jnp.float32), train=True)
-    return TrainState.create(
+    state = TrainState.create(
         apply_fn=self.model.apply, params=variables["params"], tx=self.tx,
         batch_stats=variables.get("batch_stats", {}), rng=state_rng,
         plateau=self.plateau.init(None))
+    # Checkpoints hold plain arrays; the logical-axis boxes only decide the shardings.
+    return nn.unbox(state) if unbox else state
 
   def init_state(self) -> TrainState:
     """A fresh state, created directly with its shardings."""

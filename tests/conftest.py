@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests see 4 virtual CPU devices and a tiny synthetic Fashion-MNIST."""
+"""Shared fixtures. Tests see 8 virtual CPU devices and a tiny synthetic Fashion-MNIST."""
 
 import gzip
 import os
@@ -6,7 +6,7 @@ import struct
 
 # Must precede the first jax import anywhere in the test process.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=4").strip()
+                           " --xla_force_host_platform_device_count=8").strip()
 
 import numpy as np
 import pytest

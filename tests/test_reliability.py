@@ -216,9 +216,11 @@ BAD_INPUTS = {
     "negative learning rate": (["--config.optimizer.learning_rate=-0.1"], 1,
                                r"optimizer.learning_rate=-0.1 must be positive"),
     "batch not divisible by devices": (["--config.batch_size=30"], 1,
-                                       r"batch_size=30 must be a positive multiple of the 4"),
-    "mesh larger than the devices": (["--config.mesh.data=8"], 1,
-                                     r"mesh 8x1 does not match the 4 devices"),
+                                       r"batch_size=30 must be a positive multiple of the 8"),
+    "mesh larger than the devices": (["--config.mesh.data=16"], 1,
+                                     r"mesh 16x1 does not match the 8 devices"),
+    "model axis without a model-parallel model": (
+        ["--config.mesh.model=2"], 1, r"mesh.model=2, but lenet5_modern has no layers to split"),
     "unknown dataset": (["--config.dataset=no_such_set"], 1, r"not in the TFDS catalogue"),
     "input too small": (["--config.model=lenet5"], 1, r"needs inputs of at least 32x32"),
 }

@@ -13,6 +13,14 @@ channels of every layer, so conv2, conv4 and conv5 see only their own tower's ma
 channel axis can later be sharded tower by tower. Response normalisation runs inside each
 tower as well, since each GPU normalised over the maps it held.
 
+Model parallelism as in the paper: every conv and hidden FC layer annotates its output
+channels with the logical axis "tower" (parameters and activations) and the batch with
+"batch"; mapping "tower" to a mesh axis of size 2 (jaxcnn.sharding.LOGICAL_RULES) places
+each tower's maps and filters on its own device, so devices exchange activations only
+where the paper's network crosses GPUs: into conv3, fc6, fc7 and fc8. The grouped layers
+convolve each tower on its own device (``tower_parallel``). Without a mesh the annotations
+do nothing.
+
 ZFNet (Fig. 3) is the same module with a 7x7/2 conv1, a 5x5/2 conv2, one tower, and
 normalisation after pooling. The paper's "contrast normalization across feature maps" is
 given no constants, so it is AlexNet's LRN (k=2, n=5, alpha=1e-4, beta=0.75). Paddings
@@ -28,6 +36,7 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
+from jax.sharding import PartitionSpec as P
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
@@ -74,6 +83,30 @@ ZFNET_CONVS = (
     ConvSpec("conv4", 384, 3, 1, 1, grouped=True, bias_init=0.0, lrn=False, pool=False),
     ConvSpec("conv5", 256, 3, 1, 1, grouped=True, bias_init=0.0, lrn=False, pool=True),
 )
+
+
+def tower_parallel(conv=jax.lax.conv_general_dilated):
+  """``conv`` (lax.conv_general_dilated's signature) for a tower-split (grouped) layer.
+
+  Under a mesh whose axis for "tower" divides the groups, each device convolves only its
+  own towers' maps and filters (shard_map), so a grouped layer never communicates; XLA's
+  partitioner would otherwise gather the grouped convolution's operands. Elsewhere it is
+  ``conv`` unchanged.
+  """
+  def tower_conv(lhs, rhs, window_strides, padding, *, feature_group_count=1, **kwargs):
+    mesh = jax.sharding.get_abstract_mesh()
+    rules = dict(nn.get_logical_axis_rules())
+    axis = rules.get("tower")
+    n = 1 if mesh.empty or axis not in mesh.axis_names else mesh.shape[axis]
+    if n == 1 or feature_group_count % n:
+      return conv(lhs, rhs, window_strides, padding, feature_group_count=feature_group_count,
+                  **kwargs)
+    batch = rules.get("batch") if rules.get("batch") in mesh.axis_names else None
+    local = functools.partial(conv, window_strides=window_strides, padding=padding,
+                              feature_group_count=feature_group_count // n, **kwargs)
+    return jax.shard_map(local, in_specs=(P(batch, None, None, axis), P(None, None, None, axis)),
+                         out_specs=P(batch, None, None, axis))(lhs, rhs)
+  return tower_conv
 
 
 def _pool_geometry(size: int, window: int, ceil: bool) -> tuple[int, int]:
@@ -144,6 +177,7 @@ class AlexNet(nn.Module):
     dtype = jnp.dtype(self.dtype)
     # AlexNet Sec. 5: every weight from N(0, 0.01^2).
     init = nn.initializers.normal(0.01)
+    tower_init = lambda f, ndim: nn.with_logical_partitioning(f, (None,) * (ndim - 1) + ("tower",))
     conv = conv_lib.select(self.conv_impl)
     x = x.astype(dtype)
     n_lrn = 0
@@ -153,10 +187,11 @@ class AlexNet(nn.Module):
       x = nn.Conv(features, (spec.kernel, spec.kernel), (spec.stride, spec.stride),
                   padding=spec.padding,
                   feature_group_count=self.towers if spec.grouped else 1,
-                  conv_general_dilated=conv,
-                  kernel_init=init, bias_init=nn.initializers.constant(spec.bias_init),
+                  conv_general_dilated=tower_parallel(conv) if spec.grouped else conv,
+                  kernel_init=tower_init(init, 4),
+                  bias_init=tower_init(nn.initializers.constant(spec.bias_init), 1),
                   dtype=dtype, name=spec.name)(x)
-      x = nn.relu(x)
+      x = nn.with_logical_constraint(nn.relu(x), ("batch", None, None, "tower"))
       normalise = self.lrn and spec.lrn
       if normalise and not self.lrn_after_pool:
         n_lrn += 1
@@ -168,15 +203,18 @@ class AlexNet(nn.Module):
         x = self._normalise(x, f"lrn{n_lrn}")
     if self.adaptive_pool:
       x = layers.adaptive_avg_pool(x, 6)
-    x = x.reshape(x.shape[0], -1)
+    # fc6 crosses the towers: every device needs all of conv5's maps.
+    x = nn.with_logical_constraint(x.reshape(x.shape[0], -1), ("batch", None))
     hidden = layers.scaled_width(self.hidden, self.width)
     for name in ("fc6", "fc7"):
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
-      x = nn.Dense(hidden, kernel_init=init,
-                   bias_init=nn.initializers.constant(self.hidden_bias_init),
+      x = nn.Dense(hidden, kernel_init=tower_init(init, 2),
+                   bias_init=tower_init(nn.initializers.constant(self.hidden_bias_init), 1),
                    dtype=dtype, name=name)(x)
-      x = nn.relu(x)
-    x = nn.Dense(self.num_classes, kernel_init=init, dtype=dtype, name="fc8")(x)
+      x = nn.with_logical_constraint(nn.relu(x), ("batch", "tower"))
+    # Each device holds fc8's weights from its own fc7 neurons; the logits are summed across.
+    x = nn.Dense(self.num_classes, dtype=dtype, name="fc8",
+                 kernel_init=nn.with_logical_partitioning(init, ("tower", None)))(x)
     return x.astype(jnp.float32)
 
 

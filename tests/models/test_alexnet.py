@@ -2,6 +2,7 @@
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,15 +13,20 @@ from jaxcnn.errors import UserError
 from jaxcnn.models import alexnet, layers
 
 
+def init_shapes(init, *args):
+  """Shapes of ``init``'s variables, without AlexNet's logical-partitioning boxes."""
+  return nn.unbox(jax.eval_shape(init, *args))
+
+
 def param_count(model, size):
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
-                          jnp.zeros((1, size, size, 3)))
+  shapes = init_shapes(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
+                       jnp.zeros((1, size, size, 3)))
   return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(shapes["params"]))
 
 
 def shapes_of(model, size):
   """{module name: output shape/dtype} and the variables' shapes, traced without computing."""
-  logits, variables = jax.eval_shape(
+  logits, variables = init_shapes(
       functools.partial(model.init_with_output, train=False, capture_intermediates=True),
       jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
   out = {k: v["__call__"][0] for k, v in variables["intermediates"].items() if k != "__call__"}
@@ -46,7 +52,7 @@ def paper_alexnet():
   x = jax.random.normal(jax.random.PRNGKey(0), (1, 227, 227, 3))
   variables = jax.jit(functools.partial(alexnet.AlexNet().init, train=False))(
       jax.random.key(1, impl="rbg"), x)
-  return variables, x
+  return nn.unbox(variables), x
 
 
 # Conv: k*k*(in/groups)*out + out. FC: in*out + out. 6x6x256 = 9216 inputs to fc6.
@@ -77,8 +83,8 @@ def test_parameter_counts(name, overrides, size, expected):
 
 
 def test_towers_group_conv2_conv4_conv5_only():
-  shapes = jax.eval_shape(functools.partial(alexnet.AlexNet().init, train=False),
-                          jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)))["params"]
+  shapes = init_shapes(functools.partial(alexnet.AlexNet().init, train=False),
+                       jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)))["params"]
   kernels = {k: v["kernel"].shape for k, v in shapes.items()}
   assert kernels == {"conv1": (11, 11, 3, 96), "conv2": (5, 5, 48, 256),
                      "conv3": (3, 3, 256, 384), "conv4": (3, 3, 192, 384),
@@ -87,8 +93,8 @@ def test_towers_group_conv2_conv4_conv5_only():
 
 
 def test_width_keeps_channels_divisible_by_towers():
-  shapes = jax.eval_shape(functools.partial(alexnet.AlexNet(width=0.3).init, train=False),
-                          jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)))["params"]
+  shapes = init_shapes(functools.partial(alexnet.AlexNet(width=0.3).init, train=False),
+                       jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)))["params"]
   # 96*0.3 = 28.8 -> 2 towers of round(14.4) = 14; fc hidden round(4096*0.3) = 1229.
   assert shapes["conv1"]["kernel"].shape == (11, 11, 3, 28)
   assert shapes["conv2"]["kernel"].shape == (5, 5, 14, 2 * 38)
@@ -234,8 +240,8 @@ def test_converted_tree_matches_the_model():
   variables = convert.from_torchvision(
       "alexnet", {k: v.numpy() for k, v in tv.state_dict().items()})
   model = alexnet.VARIANTS["alexnet_torchvision"]()
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
-                          jnp.zeros((1, 224, 224, 3)))
+  shapes = init_shapes(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
+                       jnp.zeros((1, 224, 224, 3)))
   assert (jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(shapes))
   assert (jax.tree_util.tree_map(lambda a: a.shape, variables)
           == jax.tree_util.tree_map(lambda a: a.shape, shapes))

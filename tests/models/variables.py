@@ -1,5 +1,6 @@
 """Model variables filled by numpy, for tests that need values but not flax's initialisers."""
 
+import flax.linen as nn
 import jax
 import numpy as np
 
@@ -13,7 +14,7 @@ def random_variables(model, x, train=False, seed=0):
   """
   rng = np.random.default_rng(seed)
   rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
-  shapes = jax.eval_shape(lambda: model.init(rngs, x, train=train))
+  shapes = nn.unbox(jax.eval_shape(lambda: model.init(rngs, x, train=train)))
 
   def fill(path, leaf):
     name = path[-1].key
