@@ -69,22 +69,51 @@ def architecture_mismatch(mngr: ocp.CheckpointManager, step: int, abstract_state
   """
   saved = _shapes(mngr.item_metadata(step)["state"])
   wanted = _shapes(abstract_state)
-  params = lambda d: {k: v for k, v in d.items() if k.startswith(("params/", "batch_stats/"))}
-  saved_p, wanted_p = params(saved), params(wanted)
-  problems = []
-  for k in sorted(set(saved_p) | set(wanted_p)):
-    if k not in saved_p:
-      problems.append(f"{k} {wanted_p[k]} is not in the checkpoint")
-    elif k not in wanted_p:
-      problems.append(f"{k} {saved_p[k]} is in the checkpoint but not in the model")
-    elif saved_p[k] != wanted_p[k]:
-      problems.append(f"{k}: checkpoint {saved_p[k]}, model {wanted_p[k]}")
+  problems = variables_mismatch(variable_shapes(saved), variable_shapes(wanted))
   if not problems and set(saved) != set(wanted):
     problems.append("the optimizer state differs (another optimizer or schedule)")
+  return describe(problems)
+
+
+def variable_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
+  """The model's variables (params, batch_stats) among "params/..."-style leaf shapes."""
+  return {k: v for k, v in shapes.items() if k.startswith(("params/", "batch_stats/"))}
+
+
+def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int) -> dict[str, tuple]:
+  """Shapes of the model variables a checkpoint holds, from its metadata alone."""
+  return variable_shapes(_shapes(mngr.item_metadata(step)["state"]))
+
+
+def variables_mismatch(saved: dict[str, tuple], wanted: dict[str, tuple]) -> list[str]:
+  """How the checkpoint's leaf shapes differ from the model's, one phrase per leaf."""
+  problems = []
+  for k in sorted(set(saved) | set(wanted)):
+    if k not in saved:
+      problems.append(f"{k} {wanted[k]} is not in the checkpoint")
+    elif k not in wanted:
+      problems.append(f"{k} {saved[k]} is in the checkpoint but not in the model")
+    elif saved[k] != wanted[k]:
+      problems.append(f"{k}: checkpoint {saved[k]}, model {wanted[k]}")
+  return problems
+
+
+def describe(problems: list[str], limit: int = 6) -> str | None:
   if not problems:
     return None
-  more = f" (and {len(problems) - 6} more)" if len(problems) > 6 else ""
-  return "; ".join(problems[:6]) + more
+  more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+  return "; ".join(problems[:limit]) + more
+
+
+def restore_variables(mngr: ocp.CheckpointManager, step: int, abstract_variables: dict) -> dict:
+  """Restores only {"params", "batch_stats"} of a checkpoint's state (no optimizer state),
+  onto the shardings of ``abstract_variables``."""
+  path = os.path.join(str(mngr.directory), str(step), "state")
+  with ocp.PyTreeCheckpointer() as checkpointer:
+    return checkpointer.restore(path, args=ocp.args.PyTreeRestore(
+        abstract_variables,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_variables),
+        partial_restore=True))
 
 
 def restore_latest_good(mngr: ocp.CheckpointManager, abstract_state, workdir: str, *,

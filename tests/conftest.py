@@ -56,6 +56,11 @@ def data_dir(fashion_dir, tmp_path_factory):
 @pytest.fixture
 def config(data_dir):
   """The tiny LeNet-5 config on the synthetic data."""
+  return tiny_config(data_dir)
+
+
+def tiny_config(data_dir):
+  """The tiny LeNet-5 config on the synthetic data, 12 steps."""
   import importlib.util
   spec = importlib.util.spec_from_file_location(
       "lenet5_config", os.path.join(os.path.dirname(__file__), "..", "configs", "lenet5.py"))
@@ -70,3 +75,15 @@ def config(data_dir):
   c.checkpoint_every_steps = 4
   c.eval_every_epochs = 100.0  # Evaluate only at the end.
   return c
+
+
+@pytest.fixture(scope="session")
+def trained_run(data_dir, tmp_path_factory):
+  """(workdir, final eval metrics) of the tiny LeNet-5 trained for 24 steps, shared by the
+  tests that load, predict with, plot and export a trained network."""
+  from jaxcnn import train
+  c = tiny_config(data_dir)
+  c.num_train_steps = 24
+  c.eval_every_epochs = 0.5  # Two evaluations (every 16 steps and at the end) for the curves.
+  workdir = str(tmp_path_factory.mktemp("trained"))
+  return workdir, train.train_and_evaluate(c, workdir)

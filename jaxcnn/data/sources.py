@@ -62,6 +62,33 @@ def _fashion_mnist_builder(data_dir):
   return builder
 
 
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+  """What a model needs to know of its dataset: the classes and the stored image shape."""
+  num_classes: int
+  class_names: tuple[str, ...]
+  image_shape: tuple  # (H, W, C) as stored; None for a side whose size varies.
+
+
+def metadata(name: str, data_dir: str | None = None) -> Metadata:
+  """A dataset's classes and image shape from its TFDS info, without reading or preparing it."""
+  if data_dir:
+    data_dir = os.path.expanduser(data_dir)
+  if name == "fashion_mnist":
+    official = os.path.isdir(os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+                                          "fashion_mnist"))
+    builder = (tfds.builder("fashion_mnist", data_dir=data_dir) if official
+               else builders.FashionMnistIdx(data_dir=data_dir))
+  else:
+    try:
+      builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+      raise DataError(f"Unknown dataset {name!r}: it is not in the TFDS catalogue.") from e
+  label = builder.info.features["label"]
+  return Metadata(label.num_classes, tuple(label.names),
+                  tuple(builder.info.features["image"].shape))
+
+
 def get_builder(name: str, data_dir: str | None = None):
   """Returns a prepared TFDS builder, preparing it when TFDS can."""
   if name == "fashion_mnist":

@@ -1,0 +1,72 @@
+"""python -m jaxcnn.predict: image files in, the evaluation's predictions out."""
+
+import json
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from jaxcnn import predict
+from jaxcnn.data import builders
+from jaxcnn.data import sources
+from jaxcnn.errors import UserError
+
+
+def test_predictions_on_test_images_match_the_evaluation(trained_run, data_dir, tmp_path,
+                                                         capsys):
+  workdir, metrics = trained_run
+  test = sources.load("fashion_mnist", ("test",), data_dir).splits["test"]
+  paths = []
+  for i, image in enumerate(test.images):
+    paths.append(str(tmp_path / f"{i}.png"))
+    Image.fromarray(image[:, :, 0]).save(paths[-1])
+  # 300 images in batches of 128: the last one is padded.
+  predict.main(["--workdir", workdir, "--json", "--batch_size", "128"] + paths)
+  results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  assert [r["image"] for r in results] == paths
+  top1 = [r["predictions"][0]["label"] for r in results]
+  accuracy = np.mean(np.array(top1) == test.labels)
+  assert accuracy > 0.8  # Most test images get their true class...
+  assert abs(accuracy - metrics["eval/top1"]) <= 0.01  # ...as often as in the evaluation.
+  first = results[0]["predictions"]
+  assert len(first) == 5 and first[0]["probability"] >= first[1]["probability"]
+  assert sum(p["probability"] for p in first) <= 1.0 + 1e-6
+  assert first[0]["class"] == builders.FASHION_MNIST_CLASSES[first[0]["label"]]
+
+  predict.main(["--workdir", workdir, "--top_k", "3", paths[0], paths[1]])
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == paths[0] and lines[4] == paths[1] and len(lines) == 8
+  name = results[0]["predictions"][0]["class"]
+  assert lines[1].split()[1:] == name.split() + [f"({results[0]['predictions'][0]['label']})"]
+
+
+def test_any_size_and_channel_count_becomes_the_dataset_layout(tmp_path):
+  gray = (np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)
+  Image.fromarray(np.stack([gray] * 3, -1)).save(tmp_path / "rgb.png")
+  Image.fromarray(np.stack([gray] * 3 + [np.full_like(gray, 255)], -1)).save(tmp_path / "a.png")
+  Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "wide.png")  # 16-bit
+  for name in ("rgb.png", "a.png", "wide.png"):
+    np.testing.assert_array_equal(predict.read_image(tmp_path / name, (28, 28, 1))[..., 0], gray)
+  # A larger photo-like JPEG is resized; gray -> RGB replicates the channel.
+  Image.fromarray(gray).resize((112, 112), Image.Resampling.NEAREST).convert("RGB").save(
+      tmp_path / "big.jpg", quality=95)
+  small = predict.read_image(tmp_path / "big.jpg", (28, 28, 1))
+  assert small.shape == (28, 28, 1)
+  assert np.abs(small[..., 0].astype(int) - gray).mean() < 12
+  assert predict.read_image(tmp_path / "rgb.png", (32, 32, 3)).shape == (32, 32, 3)
+
+
+def test_unreadable_images_and_bad_arguments(trained_run, tmp_path, capsys):
+  workdir, _ = trained_run
+  bad = tmp_path / "notes.png"
+  bad.write_text("not an image")
+  with pytest.raises(SystemExit) as exit_:
+    predict.main(["--workdir", workdir, str(bad)])
+  assert exit_.value.code == 1
+  assert f"Cannot read the image {bad}" in capsys.readouterr().err
+  with pytest.raises(UserError, match="missing.png: No such file"):
+    predict.read_image(tmp_path / "missing.png", (28, 28, 1))
+  with pytest.raises(SystemExit) as exit_:
+    predict.main(["--workdir", workdir])  # No image.
+  assert exit_.value.code == 2
+  assert "the following arguments are required: IMAGE" in capsys.readouterr().err
