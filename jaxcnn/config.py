@@ -22,11 +22,28 @@ def base_config() -> ConfigDict:
   c.data.image_size = 0  # 0: the dataset's own size.
   c.data.mean = (0.0,)
   c.data.std = (1.0,)
+  c.data.resize = 0  # > 0: rescale the shorter side to this before cropping (AlexNet: 256).
+  # Training crop of data.image_size (jaxcnn.data.pipeline.make_preprocess):
+  #   "pad": pad by random_crop_padding and crop back (CIFAR ResNet; nothing at padding 0)
+  #   "none": no random crop (the centre, as in evaluation)
+  #   "random": a random window of the rescaled image (AlexNet Sec. 4.1)
+  #   "scale_jitter": shorter side rescaled to S ~ U[scale_jitter] per image, then a random
+  #       window (VGG Sec. 3.1; data.resize is then only evaluation's scale)
+  #   "inception": 8%-100% of the area, aspect ratio in [3/4, 4/3], resized (GoogLeNet Sec. 6)
+  c.data.train_crop = "pad"
   c.data.random_crop_padding = 0
+  c.data.scale_jitter = (256, 512)  # (S_min, S_max) of train_crop="scale_jitter".
   c.data.random_flip = False
+  # > 0: AlexNet's PCA colour noise, std of the alphas (paper: 0.1), on [0, 1] pixel values.
+  c.data.pca_noise = 0.0
 
   c.batch_size = 128  # Global batch, over all devices and processes.
   c.eval_batch_size = 1000
+  # jaxcnn.evaluate: "center" (a data.image_size crop of the rescaled image), "ten_crop"
+  # (AlexNet: corners + centre and their mirrors) or "dense" (VGG Sec. 3.2: the whole image at
+  # each of eval_scales, fully convolutionally, with flips); softmax averaged over the views.
+  c.eval_protocol = "center"
+  c.eval_scales = ()  # Shorter sides Q of "dense"; () is (data.resize or data.image_size,).
   c.num_epochs = 15.0
   c.num_train_steps = -1  # > 0 overrides num_epochs.
 
@@ -98,11 +115,42 @@ def validate(c: ConfigDict) -> None:
   need(c.conv_impl in ("auto", "native", "fast"),
        f"conv_impl={c.conv_impl!r} must be auto, native or fast")
   need(c.aux_loss_weight >= 0, "aux_loss_weight must be >= 0")
+  _validate_protocols(c, need)
   need(c.mesh.data == -1 or c.mesh.data >= 1, "mesh.data must be -1 (all) or >= 1")
   need(c.mesh.model >= 1, "mesh.model must be >= 1")
   if problems:
     raise UserError("Invalid config: " + "; ".join(problems) + ". Fix the value(s) with "
                     "--config.FIELD=VALUE.")
+
+
+def _validate_protocols(c: ConfigDict, need) -> None:
+  d = c.data
+  crops = ("none", "pad", "random", "scale_jitter", "inception")
+  need(d.train_crop in crops, f"data.train_crop={d.train_crop!r} must be one of {', '.join(crops)}")
+  need(d.resize >= 0, f"data.resize={d.resize} must be >= 0 (0: no rescaling)")
+  need(d.random_crop_padding >= 0, "data.random_crop_padding must be >= 0")
+  need(d.pca_noise >= 0, f"data.pca_noise={d.pca_noise} must be >= 0 (0: off)")
+  if d.train_crop in ("random", "scale_jitter", "inception"):
+    need(d.image_size > 0, f"data.train_crop={d.train_crop!r} needs data.image_size > 0, the "
+         "side of the crop")
+    need(not d.random_crop_padding, f"data.random_crop_padding={d.random_crop_padding} works "
+         f"only with data.train_crop='pad', not {d.train_crop!r}; set it to 0")
+  if d.train_crop == "random":
+    need(not d.resize or d.resize >= d.image_size, f"data.resize={d.resize} is smaller than "
+         f"the data.image_size={d.image_size} crop")
+  if d.train_crop == "scale_jitter":
+    jitter = tuple(d.scale_jitter)
+    need(len(jitter) == 2 and d.image_size <= jitter[0] <= jitter[1],
+         f"data.scale_jitter={jitter} must be (S_min, S_max) with data.image_size="
+         f"{d.image_size} <= S_min <= S_max")
+  protocols = ("center", "ten_crop", "dense")
+  need(c.eval_protocol in protocols,
+       f"eval_protocol={c.eval_protocol!r} must be one of {', '.join(protocols)}")
+  if c.eval_protocol == "ten_crop":
+    need(d.image_size > 0, "eval_protocol='ten_crop' needs data.image_size > 0, the side of "
+         "the crops")
+  need(all(isinstance(q, int) and q > 0 for q in c.eval_scales),
+       f"eval_scales={tuple(c.eval_scales)} must be positive ints (image sides)")
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from jaxcnn import config as config_lib
 from jaxcnn.data import pipeline
 from jaxcnn.data.sources import ArraySource
 
@@ -47,11 +48,11 @@ def test_iterate_resumes_at_any_step_with_the_same_batches():
 
 
 def test_augmentation_is_a_function_of_seed_and_step():
-  class Data:
-    image_size, mean, std, random_crop_padding, random_flip = 0, (0.0,), (1.0,), 2, True
+  data = config_lib.base_config().data
+  data.random_crop_padding, data.random_flip = 2, True
   rng_images = np.random.default_rng(0).integers(0, 255, (50, 8, 8, 1), dtype=np.uint8)
   src = ArraySource(rng_images, np.arange(50, dtype=np.int32))
-  prep = pipeline.make_preprocess(Data, train=True)
+  prep = pipeline.make_preprocess(data, train=True)
   a = pipeline.TrainBatches(src, 10, seed=5, preprocess=prep)
   b = pipeline.TrainBatches(src, 10, seed=5, preprocess=prep)
   np.testing.assert_array_equal(a[3]["image"], b[3]["image"])

@@ -1,17 +1,73 @@
-"""Batched host-side augmentations on float NHWC arrays."""
+"""Batched host-side augmentations on float NHWC arrays.
+
+Resizing is separable bilinear interpolation written as two small matrix products per
+image (``resize_matrix``): with per-image sizes and crop windows (scale jitter, inception
+crops) one numpy einsum per image is far cheaper than dispatching jax.image.resize on the
+host, and it computes the same values (antialiased when shrinking; the tests hold them equal).
+"""
+
+import functools
 
 import numpy as np
 
+from jaxcnn.errors import UserError
+
+
+@functools.lru_cache(maxsize=1024)
+def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+  """[out_size, in_size] weights of 1-D linear resampling, as jax.image.resize("linear").
+
+  Pixel centres are at half-integers; shrinking widens the triangle kernel by the scale
+  factor (antialiasing), and each output's weights are normalised over the pixels inside.
+  """
+  inv_scale = in_size / out_size
+  kernel_scale = max(inv_scale, 1.0)
+  sample = (np.arange(out_size) + 0.5) * inv_scale - 0.5
+  dist = np.abs(sample[:, None] - np.arange(in_size)[None, :]) / kernel_scale
+  weights = np.maximum(0.0, 1.0 - dist)
+  weights = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+  weights.setflags(write=False)  # Shared through the cache.
+  return weights
+
+
+def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Bilinearly resizes a batch [N, H, W, C] to [N, height, width, C]."""
+  _, h, w, _ = images.shape
+  if (h, w) == (height, width):
+    return images
+  rows, cols = resize_matrix(h, height), resize_matrix(w, width)
+  return np.einsum("oh,nhwc,pw->nopc", rows, images, cols, optimize=True)
+
+
+def shorter_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
+  """(H, W) scaled so that the shorter side is ``size``, keeping the aspect ratio."""
+  if height <= width:
+    return size, max(size, int(round(width * size / height)))
+  return max(size, int(round(height * size / width))), size
+
+
+def resize_shorter(images: np.ndarray, size: int) -> np.ndarray:
+  """Rescales a batch so that the shorter image side is ``size`` (the papers' "rescaled to S")."""
+  return resize(images, *shorter_side_shape(images.shape[1], images.shape[2], size))
+
 
 def pad_to(images: np.ndarray, size: int) -> np.ndarray:
-  """Zero-pads (or centre-crops) square images to ``size`` x ``size``."""
-  h = images.shape[1]
-  if h > size:
-    start = (h - size) // 2
-    return images[:, start:start + size, start:start + size]
-  before = (size - h) // 2
-  after = size - h - before
-  return np.pad(images, ((0, 0), (before, after), (before, after), (0, 0)))
+  """Zero-pads (or centre-crops) each spatial side to ``size``."""
+  for axis in (1, 2):
+    n = images.shape[axis]
+    if n > size:
+      images = np.take(images, np.arange((n - size) // 2, (n - size) // 2 + size), axis=axis)
+    elif n < size:
+      pads = [(0, 0)] * 4
+      pads[axis] = ((size - n) // 2, size - n - (size - n) // 2)
+      images = np.pad(images, pads)
+  return images
+
+
+def _gather_windows(images: np.ndarray, dy: np.ndarray, dx: np.ndarray, h: int, w: int):
+  rows = dy[:, None] + np.arange(h)[None, :]
+  cols = dx[:, None] + np.arange(w)[None, :]
+  return images[np.arange(len(images))[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 def random_crop(images: np.ndarray, padding: int, rng: np.random.Generator) -> np.ndarray:
@@ -20,11 +76,118 @@ def random_crop(images: np.ndarray, padding: int, rng: np.random.Generator) -> n
   padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
   dy = rng.integers(0, 2 * padding + 1, n)
   dx = rng.integers(0, 2 * padding + 1, n)
-  rows = dy[:, None] + np.arange(h)[None, :]
-  cols = dx[:, None] + np.arange(w)[None, :]
-  return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+  return _gather_windows(padded, dy, dx, h, w)
+
+
+def _check_fits(height: int, width: int, size: int, what: str) -> None:
+  if min(height, width) < size:
+    raise UserError(f"The {what} needs images of at least {size}x{size} pixels (the "
+                    f"data.image_size crop), but they are {height}x{width}. Raise data.resize "
+                    "(or data.scale_jitter) or lower data.image_size.")
+
+
+def random_window(images: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+  """A ``size`` x ``size`` window at a uniformly random position in each image (AlexNet 4.1)."""
+  n, h, w, _ = images.shape
+  _check_fits(h, w, size, "random crop")
+  return _gather_windows(images, rng.integers(0, h - size + 1, n),
+                         rng.integers(0, w - size + 1, n), size, size)
+
+
+def scale_jitter(images: np.ndarray, size: int, s_min: int, s_max: int,
+                 rng: np.random.Generator) -> np.ndarray:
+  """VGG Sec. 3.1: each image rescaled so its shorter side is S ~ U{s_min..s_max}, then a
+  random ``size`` x ``size`` crop. Only the crop's rows and columns are interpolated."""
+  n, h, w, c = images.shape
+  _check_fits(s_min, s_min, size, "scale jitter")
+  scales = rng.integers(s_min, s_max + 1, n)
+  out = np.empty((n, size, size, c), np.float32)
+  for i, s in enumerate(scales):
+    sh, sw = shorter_side_shape(h, w, int(s))
+    y, x = rng.integers(0, sh - size + 1), rng.integers(0, sw - size + 1)
+    rows = resize_matrix(h, sh)[y:y + size]
+    cols = resize_matrix(w, sw)[x:x + size]
+    out[i] = np.einsum("oh,hwc,pw->opc", rows, images[i], cols, optimize=True)
+  return out
+
+
+def inception_boxes(n: int, height: int, width: int, rng: np.random.Generator,
+                    area=(0.08, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10) -> np.ndarray:
+  """[n, 4] crop boxes (y, x, h, w) covering a uniform fraction of the area in ``area``,
+  with width/height log-uniform in ``ratio`` (GoogLeNet Sec. 6 as commonly read).
+
+  A draw that does not fit is redrawn; after ``attempts`` misses the box is the largest
+  centred one whose aspect ratio is within ``ratio``.
+  """
+  boxes = np.empty((n, 4), np.int64)
+  log_ratio = np.log(ratio)
+  for i in range(n):
+    for _ in range(attempts):
+      target = height * width * rng.uniform(*area)
+      aspect = np.exp(rng.uniform(*log_ratio))
+      w = int(round(np.sqrt(target * aspect)))
+      h = int(round(np.sqrt(target / aspect)))
+      if 0 < w <= width and 0 < h <= height:
+        boxes[i] = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1), h, w
+        break
+    else:
+      aspect = width / height
+      if aspect < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+      elif aspect > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+      else:
+        h, w = height, width
+      boxes[i] = (height - h) // 2, (width - w) // 2, h, w
+  return boxes
+
+
+def inception_crop(images: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+  """A random scale and aspect-ratio crop of each image (``inception_boxes``), resized to
+  ``size`` x ``size``."""
+  n, height, width, c = images.shape
+  out = np.empty((n, size, size, c), np.float32)
+  for i, (y, x, h, w) in enumerate(inception_boxes(n, height, width, rng)):
+    out[i] = np.einsum("oh,hwc,pw->opc", resize_matrix(int(h), size),
+                       images[i, y:y + h, x:x + w], resize_matrix(int(w), size), optimize=True)
+  return out
 
 
 def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   flip = rng.random(images.shape[0]) < 0.5
   return np.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
+def colour_pca(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+  """(eigenvalues [C], eigenvectors [C, C] as columns) of the covariance of the pixel
+  values of uint8 images [N, H, W, C] scaled to [0, 1], largest eigenvalue first.
+
+  Sums are accumulated in float64 over chunks, so that a whole training split fits.
+  """
+  c = images.shape[-1]
+  total, outer, count = np.zeros(c), np.zeros((c, c)), 0
+  for start in range(0, len(images), chunk):
+    pixels = images[start:start + chunk].reshape(-1, c).astype(np.float64) / 255.0
+    total += pixels.sum(0)
+    outer += pixels.T @ pixels
+    count += len(pixels)
+  mean = total / count
+  cov = (outer - count * np.outer(mean, mean)) / (count - 1)
+  eigvals, eigvecs = np.linalg.eigh(cov)
+  order = np.argsort(eigvals)[::-1]
+  return eigvals[order], eigvecs[:, order]
+
+
+def pca_offsets(n: int, eigvals: np.ndarray, eigvecs: np.ndarray, std: float,
+                rng: np.random.Generator) -> np.ndarray:
+  """[n, C] colour offsets sum_i alpha_i lambda_i p_i, alpha_i ~ N(0, std^2) per image
+  (AlexNet Sec. 4.1), with lambda_i, p_i the eigenvalues and eigenvectors of ``colour_pca``."""
+  alpha = rng.normal(0.0, std, (n, len(eigvals)))
+  return (alpha * eigvals) @ eigvecs.T
+
+
+def pca_noise(images: np.ndarray, eigvals: np.ndarray, eigvecs: np.ndarray, std: float,
+              rng: np.random.Generator) -> np.ndarray:
+  """Adds one ``pca_offsets`` colour offset to every pixel of each image."""
+  offsets = pca_offsets(len(images), eigvals, eigvecs, std, rng).astype(np.float32)
+  return images + offsets[:, None, None, :]

@@ -8,10 +8,12 @@ batch at a step therefore depends on nothing but (seed, step), which makes
 resuming at step k exact and multi-host runs equal to single-host ones.
 """
 
+import os
 import queue
 import threading
 from typing import Callable, Iterator
 
+from absl import logging
 import numpy as np
 
 from jaxcnn.data import augment
@@ -137,26 +139,92 @@ def num_eval_batches(n: int, global_batch: int) -> int:
   return -(-n // global_batch)
 
 
-def make_preprocess(data_config, train: bool):
-  """Host-side preprocessing from the config's data section."""
+TRAIN_CROPS = ("none", "pad", "random", "scale_jitter", "inception")
+
+
+def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = True,
+                    resize: int | None = None):
+  """Host-side preprocessing from the config's data section.
+
+  Pixels are scaled to [0, 1]; ``data.resize`` rescales the shorter side; a crop of
+  ``data.image_size`` is cut (in training as ``data.train_crop`` says, in evaluation from
+  the centre, padding when the image is smaller); PCA colour noise is added in training;
+  the result is normalised by ``data.mean``/``data.std``; then come the CIFAR pad-and-crop
+  (``train_crop="pad"`` with ``random_crop_padding``) and the random flip.
+
+  Args:
+    data_config: the config's ``data`` section.
+    train: the training pipeline (``fn(batch, rng)``) or the evaluation one (``fn(batch)``).
+    colour_pca: (eigenvalues, eigenvectors) of the training set's colour covariance, needed
+      when training with ``data.pca_noise`` > 0 (``colour_pca_cached``).
+    crop: False leaves evaluation images whole after rescaling (10-crop and dense evaluation
+      crop on the device).
+    resize: overrides ``data.resize`` (the scales of dense evaluation).
+  """
   mean = np.asarray(data_config.mean, np.float32)
   std = np.asarray(data_config.std, np.float32)
+  size = data_config.image_size
+  resize = data_config.resize if resize is None else resize
+  train_crop = data_config.train_crop if train else "none"
+  pca_std = data_config.pca_noise if train else 0.0
+  if pca_std and colour_pca is None:
+    raise ValueError("data.pca_noise needs the training set's colour_pca statistics.")
 
-  def normalize(batch):
-    images = batch["image"].astype(np.float32) / 255.0
-    if data_config.image_size and images.shape[1] != data_config.image_size:
-      images = augment.pad_to(images, data_config.image_size)
-    return {"image": (images - mean) / std, "label": batch["label"].astype(np.int32)}
+  def scaled_and_cropped(images, rng):
+    images = images.astype(np.float32) / 255.0
+    # Scale jitter draws its own scale per image; data.resize is then evaluation's scale.
+    if resize and train_crop != "scale_jitter":
+      images = augment.resize_shorter(images, resize)
+    if train_crop == "random":
+      return augment.random_window(images, size, rng)
+    if train_crop == "scale_jitter":
+      s_min, s_max = data_config.scale_jitter
+      return augment.scale_jitter(images, size, s_min, s_max, rng)
+    if train_crop == "inception":
+      return augment.inception_crop(images, size, rng)
+    if crop and size and images.shape[1:3] != (size, size):
+      images = augment.pad_to(images, size)
+    return images
 
   if not train:
-    return normalize
+    def eval_preprocess(batch):
+      images = scaled_and_cropped(batch["image"], None)
+      return {"image": (images - mean) / std, "label": batch["label"].astype(np.int32)}
+    return eval_preprocess
 
   def train_preprocess(batch, rng):
-    batch = normalize(batch)
-    if data_config.random_crop_padding:
-      batch["image"] = augment.random_crop(batch["image"], data_config.random_crop_padding, rng)
+    images = scaled_and_cropped(batch["image"], rng)
+    if pca_std:
+      images = augment.pca_noise(images, *colour_pca, pca_std, rng)
+    images = (images - mean) / std
+    # Padding after normalisation pads with the mean, as the CIFAR recipe's zero padding of
+    # mean-subtracted images does.
+    if train_crop == "pad" and data_config.random_crop_padding:
+      images = augment.random_crop(images, data_config.random_crop_padding, rng)
     if data_config.random_flip:
-      batch["image"] = augment.random_flip(batch["image"], rng)
-    return batch
+      images = augment.random_flip(images, rng)
+    return {"image": images, "label": batch["label"].astype(np.int32)}
 
   return train_preprocess
+
+
+def colour_pca_cached(images: np.ndarray, cache_path: str | None):
+  """``augment.colour_pca`` of a training split, read from ``cache_path`` (.npz) when there.
+
+  The cache records the split's shape, so a different split under the same name is
+  recomputed; an unwritable location only costs recomputing next time.
+  """
+  if cache_path and os.path.exists(cache_path):
+    with np.load(cache_path) as f:
+      if tuple(f["shape"]) == images.shape:
+        return f["eigvals"], f["eigvecs"]
+  eigvals, eigvecs = augment.colour_pca(images)
+  if cache_path:
+    try:
+      os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+      tmp = f"{cache_path}.{os.getpid()}.tmp.npz"
+      np.savez(tmp, eigvals=eigvals, eigvecs=eigvecs, shape=np.asarray(images.shape))
+      os.replace(tmp, cache_path)
+    except OSError as e:
+      logging.warning("Could not cache the colour PCA in %s: %s", cache_path, e)
+  return eigvals, eigvecs
