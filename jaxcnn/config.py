@@ -13,6 +13,9 @@ def base_config() -> ConfigDict:
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
   c.conv_impl = "auto"  # jaxcnn.models.conv: "auto" (fast on CPU, native elsewhere) | native | fast
   c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
+  # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.convert import) whose weights
+  # start a new run; a classifier head of another class count is re-initialised.
+  c.init_from = config_dict.placeholder(str)
 
   c.dataset = "fashion_mnist"
   c.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default.
@@ -78,7 +81,7 @@ def base_config() -> ConfigDict:
 
 # Fields that may change between the runs of one workdir without changing its results.
 RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
-                     "keep_checkpoints")
+                     "keep_checkpoints", "init_from")
 
 
 def validate(c: ConfigDict) -> None:

@@ -83,8 +83,12 @@ def locate(path: str, step: int | None = None):
 
 
 def create_model(config: ConfigDict, num_classes: int, input_shape: tuple) -> nn.Module:
+  """The model as the trainer builds it from ``config``."""
+  # Configs stored before a field existed lack it; the default then is what ran.
+  extra = {"conv_impl": config.conv_impl} if "conv_impl" in config else {}
   return models.create(config.model, num_classes=num_classes, input_size=input_shape[0],
-                       width=config.width, dtype=config.dtype, **config.model_kwargs.to_dict())
+                       width=config.width, dtype=config.dtype, **extra,
+                       **config.model_kwargs.to_dict())
 
 
 def variable_shapes(config: ConfigDict, num_classes: int, input_shape: tuple) -> dict:

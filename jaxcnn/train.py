@@ -14,6 +14,7 @@ from ml_collections import ConfigDict
 
 from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
+from jaxcnn import finetune
 from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
 from jaxcnn import optim
@@ -219,6 +220,10 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
     _say(f"Starting {config.model} on {config.dataset} in {workdir}: {exp.total_steps} steps "
          f"({exp.total_steps / exp.steps_per_epoch:g} epochs of {exp.steps_per_epoch}), "
          f"{jax.device_count()} devices, {exp.process_count} processes.")
+    if config.init_from:  # Only a new run starts from elsewhere; resuming always wins.
+      state, report = finetune.initialize(state, config, exp.input_shape, config.init_from,
+                                          exp.state_sharding)
+      _say(report)
   else:
     _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
   _save_config(workdir, config)
