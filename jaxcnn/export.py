@@ -1,0 +1,132 @@
+"""A trained network as a TensorFlow SavedModel, for serving without JAX (TF Serving, TFLite
+converters, tf.saved_model.load).
+
+  python -m jaxcnn.export --workdir=runs/lenet5 --out=exported/lenet5
+
+The ``serving_default`` signature takes ``images``: uint8 [batch, H, W, C] in the layout of
+the dataset's images (for Fashion-MNIST [batch, 28, 28, 1], white object on black), any
+batch size, and returns ``probabilities`` and ``logits`` [batch, classes]. The evaluation
+preprocessing (scaling to [0, 1], padding to data.image_size, normalising by data.mean and
+data.std) happens inside. OUT/assets.extra/jaxcnn.json names the classes and the input.
+
+The function is jax2tf's native serialisation: the StableHLO that JAX compiles, embedded in
+the SavedModel for the chosen platforms (--platforms=cpu,cuda); the weights are TF variables,
+so the file stays small enough for large networks.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from absl import logging
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter.
+import jax
+from jax.experimental import jax2tf
+import jax.numpy as jnp
+import numpy as np
+import tensorflow as tf
+
+from jaxcnn import loading
+from jaxcnn.errors import UserError
+
+
+def eval_preprocess(data_config):
+  """jnp form of pipeline.make_preprocess(data_config, train=False), so that it can be traced
+  into the exported function; the tests hold the two equal."""
+  mean = np.asarray(data_config.mean, np.float32)
+  std = np.asarray(data_config.std, np.float32)
+  size = data_config.image_size
+
+  def preprocess(images):
+    x = images.astype(jnp.float32) / 255.0
+    h = x.shape[1]
+    if size and h > size:
+      start = (h - size) // 2
+      x = x[:, start:start + size, start:start + size]
+    elif size and h < size:
+      before, after = (size - h) // 2, size - h - (size - h) // 2
+      x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
+    return (x - mean) / std
+
+  return preprocess
+
+
+def serving_function(run: loading.Run):
+  """f(variables, uint8 images) -> {"probabilities", "logits"}: what is exported."""
+  preprocess = eval_preprocess(run.config.data)
+
+  def serve(variables, images):
+    logits = run.model.apply(variables, preprocess(images), train=False)
+    return {"probabilities": jax.nn.softmax(logits), "logits": logits}
+
+  return serve
+
+
+def export(run: loading.Run, out: str, platforms=("cpu",)) -> dict:
+  """Writes ``run`` as a SavedModel in ``out``; returns the description it writes beside it."""
+  if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+    raise UserError(f"{out} exists and is not an empty folder; choose a new --out.")
+  h, w, c = run.image_shape
+  try:
+    converted = jax2tf.convert(
+        serving_function(run), with_gradient=False,
+        polymorphic_shapes=[None, f"(b, {h}, {w}, {c})"],
+        native_serialization_platforms=tuple(platforms))
+  except ValueError as e:
+    raise UserError(f"Cannot export for platforms {list(platforms)}: {e}") from e
+  module = tf.Module()
+  # As variables, the weights are stored once as checkpoint data, not as constants in the
+  # serialised function (which protobuf limits to 2 GB).
+  module.variables_ = tf.nest.map_structure(
+      lambda a: tf.Variable(np.asarray(a), trainable=False), jax.device_get(run.variables))
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None, h, w, c], tf.uint8, name="images")])
+  def serve(images):
+    return converted(module.variables_, images)
+
+  module.serve = serve
+  tf.saved_model.save(module, out, signatures={"serving_default": serve})
+  config = run.config
+  description = {
+      "model": config.model, "workdir": run.workdir, "step": run.step,
+      "platforms": list(platforms),
+      "input": {"name": "images", "dtype": "uint8", "shape": [None, h, w, c]},
+      "preprocessing": {"scale": 1 / 255, "image_size": config.data.image_size,
+                        "mean": list(config.data.mean), "std": list(config.data.std)},
+      "outputs": ["probabilities", "logits"],
+      "class_names": list(run.class_names),
+  }
+  os.makedirs(os.path.join(out, "assets.extra"), exist_ok=True)
+  with open(os.path.join(out, "assets.extra", "jaxcnn.json"), "w") as f:
+    json.dump(description, f, indent=2)
+  return description
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(prog="python -m jaxcnn.export",
+                                   description="A run's network as a TensorFlow SavedModel.")
+  parser.add_argument("--workdir", required=True,
+                      help="Workdir of a run (or WORKDIR/checkpoints/STEP).")
+  parser.add_argument("--out", required=True, help="New folder for the SavedModel.")
+  parser.add_argument("--step", type=int, help="Checkpoint step (default: the latest).")
+  parser.add_argument("--platforms", default="cpu,cuda",
+                      help="Comma-separated platforms to serve on: cpu, cuda, rocm, tpu.")
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  try:
+    run = loading.load_run(args.workdir, args.step)
+    description = export(run, args.out, [p.strip() for p in args.platforms.split(",")])
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  shape = ", ".join("batch" if d is None else str(d) for d in description["input"]["shape"])
+  print(f"Wrote {run.config.model} (step {run.step}, {run.num_classes} classes) to {args.out}: "
+        f"serving_default(images: uint8[{shape}]) -> probabilities, logits "
+        f"[batch, {run.num_classes}], for {', '.join(description['platforms'])}.")
+
+
+if __name__ == "__main__":
+  main()
