@@ -1,0 +1,34 @@
+"""The benchmark harness on a tiny LeNet-5, against its PyTorch twin."""
+
+import json
+
+import pytest
+
+from jaxcnn import bench
+
+
+def test_json_result_for_a_tiny_lenet(capsys):
+  pytest.importorskip("torch")
+  bench.main(["--preset", "lenet5", "--width", "0.5", "--batch", "16", "--steps", "2",
+              "--rounds", "2", "--warmup", "1", "--reference=torch", "--json"])
+  result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert (result["model"], result["batch"], result["input"]) == ("lenet5", 16, "28x28x1")
+  for key in ("jax_img_s", "torch_img_s", "eval_img_s", "compile_s", "pipeline_img_s",
+              "matmul_peak_gflop_s"):
+    assert result[key] > 0, key
+  assert result["jax_img_s_min"] <= result["jax_img_s"] <= result["jax_img_s_max"]
+  assert result["ratio"] == pytest.approx(result["jax_img_s"] / result["torch_img_s"], rel=0.02)
+  assert result["headroom"] == pytest.approx(result["pipeline_img_s"] / result["jax_img_s"],
+                                             rel=0.02)
+  # Achieved FLOP/s is a fraction of what a large matmul reaches on the same device.
+  assert 0 < result["peak_fraction"] < 1
+
+
+def test_config_file_and_overrides():
+  parser_args = type("Args", (), dict(preset=None, config="configs/lenet5.py:tiny", model=None,
+                                      width=None, dtype="bfloat16", conv_impl="native", batch=64,
+                                      input_size=None, channels=None, classes=None))
+  config, size, channels, classes = bench.make_config(parser_args)
+  assert (config.model, config.width, config.dtype, config.conv_impl) == \
+      ("lenet5_modern", 0.5, "bfloat16", "native")
+  assert (config.batch_size, size, channels, classes) == (64, 28, 1, 10)
