@@ -64,7 +64,8 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """Assembles each process's share into global arrays sharded along 'data'."""
+def to_global(local_batch: dict, mesh: Mesh) -> dict:
+  """Assembles each process's share of every array of a batch (a pytree) into global arrays
+  sharded along 'data'."""
   sharding = batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
+  return jax.tree.map(lambda v: jax.make_array_from_process_local_data(sharding, v), local_batch)

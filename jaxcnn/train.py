@@ -14,6 +14,7 @@ from ml_collections import ConfigDict
 
 from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
+from jaxcnn import evaluate as eval_protocols
 from jaxcnn import finetune
 from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
@@ -97,7 +98,9 @@ class Experiment:
             steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight)),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0)
-    self.eval_step = jax.jit(sharding.traced_in(self.mesh, steps.eval_step),
+    # config.eval_protocol: its host preprocessing and its step (steps.eval_step for "center").
+    self.eval_protocol = eval_protocols.make_protocol(config, self.model)
+    self.eval_step = jax.jit(sharding.traced_in(self.mesh, self.eval_protocol.step),
                              in_shardings=(self.state_sharding, data_sharding),
                              out_shardings=replicated)
     self.record_eval = jax.jit(self._record_eval, in_shardings=(self.state_sharding, None),
@@ -127,14 +130,23 @@ class Experiment:
     return pipeline.TrainBatches(
         self.train_source, self.config.batch_size, self.config.seed,
         process_index=self.process_index, process_count=self.process_count,
-        preprocess=pipeline.make_preprocess(self.config.data, train=True))
+        preprocess=pipeline.make_preprocess(self.config.data, train=True,
+                                            colour_pca=self.colour_pca()))
+
+  def colour_pca(self):
+    """The training split's colour PCA for data.pca_noise (cached beside the data), or None."""
+    if not self.config.data.pca_noise:
+      return None
+    return pipeline.colour_pca_cached(
+        self.train_source.images, sources.cache_path(self.config.dataset, self.config.train_split,
+                                                     self.config.data_dir, "colour_pca.npz"))
 
   def evaluate(self, state: TrainState) -> dict[str, float]:
-    """Loss, top-1 and top-5 over every example of the eval split."""
+    """Loss, top-1 and top-5 over every example of the eval split, by config.eval_protocol."""
     totals = None
     for batch in pipeline.eval_batches(
         self.eval_source, self.config.eval_batch_size, process_index=self.process_index,
-        process_count=self.process_count, preprocess=self.eval_preprocess):
+        process_count=self.process_count, preprocess=self.eval_protocol.preprocess):
       out = self.eval_step(state, sharding.to_global(batch, self.mesh))
       totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
     totals = jax.device_get(totals)

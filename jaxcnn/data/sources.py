@@ -110,6 +110,14 @@ def get_builder(name: str, data_dir: str | None = None):
   return builder
 
 
+def cache_path(name: str, split: str, data_dir: str | None, what: str) -> str:
+  """Where statistics derived from a split (``what``, e.g. "colour_pca.npz") are kept: beside
+  the TFDS data, under jaxcnn_cache/."""
+  root = os.path.expanduser(data_dir) if data_dir else tfds.core.constants.DATA_DIR
+  key = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{name}-{split}")
+  return os.path.join(root, "jaxcnn_cache", f"{key}-{what}")
+
+
 def _read_split(builder, split: str, chunk: int = 10_000) -> ArraySource:
   source = builder.as_data_source(split=split)
   images, labels = [], []
