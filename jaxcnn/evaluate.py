@@ -61,25 +61,31 @@ def crop_view(images: jax.Array, offset: jax.Array, size: int) -> jax.Array:
   return jnp.where(offset[2] == 1, view[:, :, ::-1], view)
 
 
+def _mean_softmax(apply: Callable, view: Callable, keys: jax.Array) -> jax.Array:
+  """Mean over ``keys`` of softmax(apply(view(key))), one compiled network for all views."""
+  shape = jax.eval_shape(lambda: apply(view(keys[0])))
+
+  def add(total, key):
+    return total + jax.nn.softmax(apply(view(key)).astype(jnp.float32)), None
+
+  total, _ = jax.lax.scan(add, jnp.zeros(shape.shape, jnp.float32), keys)
+  return total / len(keys)
+
+
 def ten_crop_probabilities(apply: Callable, images: jax.Array, size: int) -> jax.Array:
   """Mean softmax of ``apply`` (images -> logits) over the 10 views of each image."""
   offsets = jnp.asarray(ten_crop_offsets(images.shape[1], images.shape[2], size))
-
-  def add_view(total, offset):
-    return total + jax.nn.softmax(apply(crop_view(images, offset, size)).astype(jnp.float32)), None
-
-  first = jax.nn.softmax(apply(crop_view(images, offsets[0], size)).astype(jnp.float32))
-  total, _ = jax.lax.scan(add_view, first, offsets[1:])
-  return total / len(offsets)
+  return _mean_softmax(apply, lambda offset: crop_view(images, offset, size), offsets)
 
 
 def dense_probabilities(apply: Callable, images_per_scale) -> jax.Array:
   """Mean softmax of ``apply`` (images -> logits, any size) over scales and mirrors."""
+  mirrors = jnp.arange(2)
   total = 0.0
   for images in images_per_scale:
-    for view in (images, images[:, :, ::-1]):
-      total = total + jax.nn.softmax(apply(view).astype(jnp.float32))
-  return total / (2 * len(images_per_scale))
+    view = lambda m, x=images: jnp.where(m == 1, x[:, :, ::-1], x)
+    total = total + _mean_softmax(apply, view, mirrors)
+  return total / len(images_per_scale)
 
 
 def dense_model(model):
