@@ -118,28 +118,37 @@ def _log(probs):
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-  """A protocol's host preprocessing (batch -> batch) and pure step ((state, batch) -> sums)."""
+  """A protocol's host preprocessing (batch -> batch), pure step ((state, batch) -> sums) and
+  class probabilities ((variables, preprocessed images) -> [N, classes]) for prediction."""
   name: str
   preprocess: Callable
   step: Callable
+  probabilities: Callable
 
 
 def make_protocol(config: ConfigDict, model) -> Protocol:
   """The evaluation protocol that ``config.eval_protocol`` names, for ``model``."""
   data = config.data
   if config.eval_protocol == "center":
-    return Protocol("center", pipeline.make_preprocess(data, train=False), steps.eval_step)
+    def center_probabilities(variables, images):
+      return jax.nn.softmax(model.apply(variables, images, train=False).astype(jnp.float32))
+
+    return Protocol("center", pipeline.make_preprocess(data, train=False), steps.eval_step,
+                    center_probabilities)
 
   if config.eval_protocol == "ten_crop":
     size = data.image_size
 
+    def probabilities(variables, images):
+      return ten_crop_probabilities(lambda x: model.apply(variables, x, train=False), images,
+                                    size)
+
     def ten_crop_step(state, batch):
-      apply = lambda x: state.apply_fn(_variables(state), x, train=False)
-      probs = ten_crop_probabilities(apply, batch["image"], size)
+      probs = probabilities(_variables(state), batch["image"])
       return metric_sums(_log(probs), batch["label"], batch["mask"])
 
     return Protocol("ten_crop", pipeline.make_preprocess(data, train=False, crop=False),
-                    ten_crop_step)
+                    ten_crop_step, probabilities)
 
   if config.eval_protocol == "dense":
     dense = dense_model(model)
@@ -164,13 +173,15 @@ def make_protocol(config: ConfigDict, model) -> Protocol:
       views = [p(batch) for p in per_scale]
       return {"image": tuple(v["image"] for v in views), "label": views[0]["label"]}
 
+    def dense_probabilities_of(variables, images_per_scale):
+      return dense_probabilities(lambda x: dense.apply(variables, x, train=False),
+                                 images_per_scale)
+
     def dense_step(state, batch):
-      variables = _variables(state)
-      apply = lambda x: dense.apply(variables, x, train=False)
-      probs = dense_probabilities(apply, batch["image"])
+      probs = dense_probabilities_of(_variables(state), batch["image"])
       return metric_sums(_log(probs), batch["label"], batch["mask"])
 
-    return Protocol("dense", preprocess, dense_step)
+    return Protocol("dense", preprocess, dense_step, dense_probabilities_of)
 
   raise UserError(f"eval_protocol={config.eval_protocol!r} must be one of "
                   f"{', '.join(PROTOCOLS)}.")

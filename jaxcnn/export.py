@@ -6,8 +6,12 @@ converters, tf.saved_model.load).
 The ``serving_default`` signature takes ``images``: uint8 [batch, H, W, C] in the layout of
 the dataset's images (for Fashion-MNIST [batch, 28, 28, 1], white object on black), any
 batch size, and returns ``probabilities`` and ``logits`` [batch, classes]. The evaluation
-preprocessing (scaling to [0, 1], padding to data.image_size, normalising by data.mean and
-data.std) happens inside. OUT/assets.extra/jaxcnn.json names the classes and the input.
+preprocessing (scaling to [0, 1], padding or centre-cropping to data.image_size, normalising
+by data.mean and data.std) happens inside; the network sees one centre view, whatever
+config.eval_protocol. Configs that rescale images on the host (data.resize) export with
+``--input=preprocessed``: the signature then takes ``images`` as float32 [batch, H, W, C]
+already preprocessed, at the network's input size. OUT/assets.extra/jaxcnn.json names the
+classes and describes the input.
 
 The function is jax2tf's native serialisation: the StableHLO that JAX compiles, embedded in
 the SavedModel for the chosen platforms (--platforms=cpu,cuda); the weights are TF variables,
@@ -33,45 +37,51 @@ from jaxcnn.errors import UserError
 
 
 def eval_preprocess(data_config):
-  """jnp form of pipeline.make_preprocess(data_config, train=False), so that it can be traced
-  into the exported function; the tests hold the two equal."""
+  """jnp form of the centre-view evaluation preprocessing without rescaling
+  (pipeline.make_preprocess(data_config, train=False) when data.resize is 0), so that it can
+  be traced into the exported function; the tests hold the two equal."""
+  if data_config.resize:
+    raise UserError(f"data.resize={data_config.resize}: the images are rescaled on the host, "
+                    "which the exported function cannot do; export with --input=preprocessed.")
   mean = np.asarray(data_config.mean, np.float32)
   std = np.asarray(data_config.std, np.float32)
   size = data_config.image_size
 
   def preprocess(images):
     x = images.astype(jnp.float32) / 255.0
-    h = x.shape[1]
-    if size and h > size:
-      start = (h - size) // 2
-      x = x[:, start:start + size, start:start + size]
-    elif size and h < size:
-      before, after = (size - h) // 2, size - h - (size - h) // 2
-      x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
+    for axis in (1, 2):  # As augment.pad_to: centre-crop or zero-pad each side to size.
+      n = x.shape[axis]
+      if size and n > size:
+        x = jax.lax.slice_in_dim(x, (n - size) // 2, (n - size) // 2 + size, axis=axis)
+      elif size and n < size:
+        pads = [(0, 0)] * 4
+        pads[axis] = ((size - n) // 2, size - n - (size - n) // 2)
+        x = jnp.pad(x, pads)
     return (x - mean) / std
 
   return preprocess
 
 
-def serving_function(run: loading.Run):
-  """f(variables, uint8 images) -> {"probabilities", "logits"}: what is exported."""
-  preprocess = eval_preprocess(run.config.data)
+def serving_function(run: loading.Run, preprocessed: bool = False):
+  """f(variables, images) -> {"probabilities", "logits"}: what is exported."""
+  preprocess = (lambda x: x) if preprocessed else eval_preprocess(run.config.data)
 
   def serve(variables, images):
-    logits = run.model.apply(variables, preprocess(images), train=False)
+    logits = run.model.apply(variables, preprocess(images), train=False).astype(jnp.float32)
     return {"probabilities": jax.nn.softmax(logits), "logits": logits}
 
   return serve
 
 
-def export(run: loading.Run, out: str, platforms=("cpu",)) -> dict:
+def export(run: loading.Run, out: str, platforms=("cpu",), preprocessed: bool = False) -> dict:
   """Writes ``run`` as a SavedModel in ``out``; returns the description it writes beside it."""
   if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
     raise UserError(f"{out} exists and is not an empty folder; choose a new --out.")
-  h, w, c = run.image_shape
+  h, w, c = run.input_shape if preprocessed else run.image_shape
+  dtype = tf.float32 if preprocessed else tf.uint8
   try:
     converted = jax2tf.convert(
-        serving_function(run), with_gradient=False,
+        serving_function(run, preprocessed), with_gradient=False,
         polymorphic_shapes=[None, f"(b, {h}, {w}, {c})"],
         native_serialization_platforms=tuple(platforms))
   except ValueError as e:
@@ -83,7 +93,7 @@ def export(run: loading.Run, out: str, platforms=("cpu",)) -> dict:
       lambda a: tf.Variable(np.asarray(a), trainable=False), jax.device_get(run.variables))
 
   @tf.function(autograph=False, input_signature=[
-      tf.TensorSpec([None, h, w, c], tf.uint8, name="images")])
+      tf.TensorSpec([None, h, w, c], dtype, name="images")])
   def serve(images):
     return converted(module.variables_, images)
 
@@ -93,9 +103,14 @@ def export(run: loading.Run, out: str, platforms=("cpu",)) -> dict:
   description = {
       "model": config.model, "workdir": run.workdir, "step": run.step,
       "platforms": list(platforms),
-      "input": {"name": "images", "dtype": "uint8", "shape": [None, h, w, c]},
-      "preprocessing": {"scale": 1 / 255, "image_size": config.data.image_size,
+      "input": {"name": "images", "dtype": dtype.name, "shape": [None, h, w, c],
+                "preprocessed": preprocessed},
+      # Done inside unless "preprocessed": pixels / 255, data.resize (shorter side), centre
+      # crop or zero pad to image_size, (x - mean) / std.
+      "preprocessing": {"scale": 1 / 255, "resize": config.data.resize,
+                        "image_size": config.data.image_size,
                         "mean": list(config.data.mean), "std": list(config.data.std)},
+      "view": "center",
       "outputs": ["probabilities", "logits"],
       "class_names": list(run.class_names),
   }
@@ -114,18 +129,23 @@ def main(argv=None):
   parser.add_argument("--step", type=int, help="Checkpoint step (default: the latest).")
   parser.add_argument("--platforms", default="cpu,cuda",
                       help="Comma-separated platforms to serve on: cpu, cuda, rocm, tpu.")
+  parser.add_argument("--input", choices=("images", "preprocessed"), default="images",
+                      help="images: uint8 images, preprocessed inside; preprocessed: float32 "
+                      "network inputs.")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   try:
     run = loading.load_run(args.workdir, args.step)
-    description = export(run, args.out, [p.strip() for p in args.platforms.split(",")])
+    description = export(run, args.out, [p.strip() for p in args.platforms.split(",")],
+                         preprocessed=args.input == "preprocessed")
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   shape = ", ".join("batch" if d is None else str(d) for d in description["input"]["shape"])
   print(f"Wrote {run.config.model} (step {run.step}, {run.num_classes} classes) to {args.out}: "
-        f"serving_default(images: uint8[{shape}]) -> probabilities, logits "
-        f"[batch, {run.num_classes}], for {', '.join(description['platforms'])}.")
+        f"serving_default(images: {description['input']['dtype']}[{shape}]) -> "
+        f"probabilities, logits [batch, {run.num_classes}], for "
+        f"{', '.join(description['platforms'])}.")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from jaxcnn import checkpoint
+from jaxcnn import config as config_lib
 from jaxcnn import models
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -33,7 +34,8 @@ class Run:
   step: int
   num_classes: int
   input_shape: tuple  # (H, W, C) the model takes: after the evaluation preprocessing.
-  image_shape: tuple  # (H, W, C) uint8 images the evaluation preprocessing takes.
+  image_shape: tuple  # (H, W, C) uint8 images the evaluation preprocessing takes: the
+  # dataset's, or for datasets of varying image sizes squares of data.resize (or the input).
   class_names: tuple[str, ...]
 
 
@@ -82,12 +84,21 @@ def locate(path: str, step: int | None = None):
   return workdir, step, mngr
 
 
+def stored_config(stored: dict) -> ConfigDict:
+  """A checkpoint's config over today's defaults: a field added since it was written takes
+  its default, which is what ran then."""
+  config = config_lib.base_config()
+  try:
+    config.update(stored)
+  except (TypeError, ValueError):  # A field whose type has changed since.
+    return ConfigDict(stored)
+  return config
+
+
 def create_model(config: ConfigDict, num_classes: int, input_shape: tuple) -> nn.Module:
   """The model as the trainer builds it from ``config``."""
-  # Configs stored before a field existed lack it; the default then is what ran.
-  extra = {"conv_impl": config.conv_impl} if "conv_impl" in config else {}
   return models.create(config.model, num_classes=num_classes, input_size=input_shape[0],
-                       width=config.width, dtype=config.dtype, **extra,
+                       width=config.width, dtype=config.dtype, conv_impl=config.conv_impl,
                        **config.model_kwargs.to_dict())
 
 
@@ -141,7 +152,7 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   """
   workdir, step, mngr = locate(workdir_or_checkpoint, step)
   try:
-    config = ConfigDict(checkpoint.restore_config(mngr, step))
+    config = stored_config(checkpoint.restore_config(mngr, step))
     saved = checkpoint.saved_variable_shapes(mngr, step)
   except Exception as e:
     raise UserError(f"The checkpoint at step {step} in {workdir} cannot be read "
@@ -154,7 +165,7 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   except Exception:  # Without the dataset's info the checkpoint alone decides.
     meta = None
   native = meta.image_shape if meta and None not in meta.image_shape else None
-  size = config.data.image_size or (native[0] if native else 0)
+  size = config.data.image_size or config.data.resize or (native[0] if native else 0)
   if not size:
     raise UserError(f"The config in {workdir} sets no data.image_size and the size of "
                     f"{config.dataset!r} images varies; the input size is unknown.")
@@ -191,7 +202,11 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   if not variables["batch_stats"]:
     variables = {"params": variables["params"]}
 
-  image_shape = native if native and native[2] == channels else input_shape
+  if native and native[2] == channels:
+    image_shape = native
+  else:  # Images of varying size: square ones at the side the evaluation rescales to.
+    side = config.data.resize or size
+    image_shape = (side, side, channels)
   names = (meta.class_names if meta and len(meta.class_names) == num_classes
            else tuple(f"class {i}" for i in range(num_classes)))
   return Run(model=create_model(config, num_classes, input_shape), variables=variables,

@@ -5,8 +5,8 @@
 
 Each image (PNG, JPEG or anything else PIL reads; any size and channel count) is converted
 to the channels the network takes, resized to the size of the dataset's images and then
-preprocessed exactly as the run's evaluation preprocessed its test set. ``--json`` prints
-one JSON object per image and line.
+preprocessed and classified exactly as the run's evaluation protocol (config.eval_protocol)
+treats the test set. ``--json`` prints one JSON object per image and line.
 """
 
 import argparse
@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+from jaxcnn import evaluate
 from jaxcnn import loading
-from jaxcnn.data import pipeline
 from jaxcnn.errors import UserError
 
 # 16-bit and float images: PIL's convert() would clip them to 8 bits rather than scale.
@@ -53,10 +53,12 @@ def read_image(path: str, shape: tuple) -> np.ndarray:
 
 def classifier(run: loading.Run, batch_size: int = 256):
   """A function from uint8 images (N, H, W, C), as ``run.image_shape``, to class
-  probabilities (N, classes): the evaluation preprocessing, then one jitted forward pass
-  per ``batch_size`` images (the last batch padded, so nothing recompiles)."""
-  preprocess = pipeline.make_preprocess(run.config.data, train=False)
-  forward = jax.jit(lambda v, x: jax.nn.softmax(run.model.apply(v, x, train=False)))
+  probabilities (N, classes) by the run's evaluation protocol (centre crop, 10 crops or dense
+  multi-scale): its host preprocessing, then one jitted forward pass per ``batch_size``
+  images (the last batch padded, so nothing recompiles)."""
+  protocol = evaluate.make_protocol(run.config, run.model)
+  preprocess = protocol.preprocess
+  forward = jax.jit(protocol.probabilities)
 
   def classify(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)

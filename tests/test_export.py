@@ -10,6 +10,7 @@ from jaxcnn import loading
 from jaxcnn import predict
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
+from jaxcnn.errors import UserError
 
 tf = pytest.importorskip("tensorflow")
 
@@ -35,6 +36,16 @@ def test_the_saved_model_matches_jaxcnn(trained_run, data_dir, tmp_path, capsys)
       train=False)
   np.testing.assert_allclose(got["logits"].numpy(), logits[:1], rtol=1e-5, atol=1e-5)
 
+  # The float-input form takes what the evaluation preprocessing gives.
+  export.main(["--workdir", workdir, "--out", str(tmp_path / "float"), "--input=preprocessed",
+               "--platforms=cpu"])
+  assert "serving_default(images: float32[batch, 28, 28, 1])" in capsys.readouterr().out
+  x = pipeline.make_preprocess(run.config.data, train=False)(
+      {"image": images[:5], "label": np.zeros(5)})["image"]
+  got = tf.saved_model.load(str(tmp_path / "float")).signatures["serving_default"](
+      images=tf.constant(x))
+  np.testing.assert_allclose(got["probabilities"].numpy(), expected[:5], atol=1e-6)
+
   again = tmp_path / "again"
   again.mkdir()
   (again / "x").write_text("")
@@ -50,3 +61,9 @@ def test_exported_preprocessing_is_the_pipeline_s(config, image_size):
   want = pipeline.make_preprocess(config.data, train=False)(
       {"image": images, "label": np.zeros(3)})["image"]
   np.testing.assert_allclose(export.eval_preprocess(config.data)(images), want, atol=1e-6)
+
+
+def test_host_rescaling_needs_the_float_input(config):
+  config.data.resize = 32
+  with pytest.raises(UserError, match="export with --input=preprocessed"):
+    export.eval_preprocess(config.data)
