@@ -69,6 +69,7 @@ def base_config() -> ConfigDict:
   c.seed = 0
   c.skip_nonfinite_steps = False  # True: skip steps whose loss/gradients are NaN/Inf.
   c.log_every_steps = 100
+  c.log_layer_grad_norms = False  # Also log the gradient norm of every top-level layer.
   c.eval_every_epochs = 1.0
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3

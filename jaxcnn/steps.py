@@ -17,11 +17,13 @@ def _cross_entropy(logits, labels):
 
 
 def train_step(state: TrainState, batch, *, schedule: optax.Schedule,
-               aux_loss_weight: float = 0.3):
+               aux_loss_weight: float = 0.3, layer_grad_norms: bool = False):
   """One SGD step on a global batch; returns the new state and scalar metrics.
 
   A model with auxiliary classifiers returns {"logits", "aux_logits"} in training;
-  their losses are added with ``aux_loss_weight`` (GoogLeNet: 0.3).
+  their losses are added with ``aux_loss_weight`` (GoogLeNet: 0.3). With
+  ``layer_grad_norms``, the metrics also hold "grad_norm/<name>" for every top-level layer
+  (how much gradient reaches each depth).
   """
   rng = jax.random.fold_in(state.rng, state.step)
 
@@ -59,6 +61,8 @@ def train_step(state: TrainState, batch, *, schedule: optax.Schedule,
       "param_norm": optim.global_norm(new_state.params),
       "nonfinite": 1.0 - finite.astype(jnp.float32),
   }
+  if layer_grad_norms:
+    metrics.update({f"grad_norm/{name}": optim.global_norm(g) for name, g in grads.items()})
   return new_state, metrics
 
 

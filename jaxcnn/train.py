@@ -95,7 +95,8 @@ class Experiment:
     replicated = sharding.replicated(self.mesh)
     self.train_step = jax.jit(
         sharding.traced_in(self.mesh, functools.partial(
-            steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight)),
+            steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight,
+            layer_grad_norms=config.log_layer_grad_norms)),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0)
     # config.eval_protocol: its host preprocessing and its step (steps.eval_step for "center").

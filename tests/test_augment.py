@@ -121,9 +121,11 @@ def test_colour_pca_is_the_eigen_decomposition_of_the_pixel_covariance():
 def test_pca_offsets_have_the_papers_covariance():
   eigvals, eigvecs = augment.colour_pca(correlated_images())
   offsets = augment.pca_offsets(200_000, eigvals, eigvecs, 0.1, np.random.default_rng(0))
-  expected = 0.1 ** 2 * eigvecs @ np.diag(eigvals ** 2) @ eigvecs.T
+  # Offsets along p_i with standard deviation 0.1 * sqrt(lambda_i): 0.1^2 times the pixels'
+  # own colour covariance.
+  expected = 0.1 ** 2 * eigvecs @ np.diag(eigvals) @ eigvecs.T
   np.testing.assert_allclose(np.cov(offsets.T), expected, rtol=0.02, atol=1e-3 * expected.max())
-  np.testing.assert_allclose(offsets.mean(0), 0, atol=3 * 0.1 * eigvals[0] / np.sqrt(2e5))
+  np.testing.assert_allclose(offsets.mean(0), 0, atol=3 * 0.1 * np.sqrt(eigvals[0] / 2e5))
 
 
 def test_pca_noise_adds_one_offset_per_image_and_degenerates_to_intensity_noise_in_grey():
@@ -134,7 +136,7 @@ def test_pca_noise_adds_one_offset_per_image_and_degenerates_to_intensity_noise_
   x = np.zeros((4000, 3, 3, 1), np.float32)
   noisy = augment.pca_noise(x, eigvals, eigvecs, 0.1, np.random.default_rng(0))
   assert (noisy == noisy[:, :1, :1]).all()  # One offset over each whole image.
-  assert np.std(noisy[:, 0, 0, 0]) == pytest.approx(0.1 * eigvals[0], rel=0.05)
+  assert np.std(noisy[:, 0, 0, 0]) == pytest.approx(0.1 * np.sqrt(eigvals[0]), rel=0.05)
 
 
 def test_colour_pca_is_cached_and_reused(tmp_path, monkeypatch):

@@ -187,9 +187,15 @@ def colour_pca(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.nd
 def pca_offsets(n: int, eigvals: np.ndarray, eigvecs: np.ndarray, std: float,
                 rng: np.random.Generator) -> np.ndarray:
   """[n, C] colour offsets sum_i alpha_i lambda_i p_i, alpha_i ~ N(0, std^2) per image
-  (AlexNet Sec. 4.1), with lambda_i, p_i the eigenvalues and eigenvectors of ``colour_pca``."""
+  (AlexNet Sec. 4.1), with p_i the eigenvectors of ``colour_pca``.
+
+  lambda_i is taken as the standard deviation along p_i (the square root of the covariance
+  eigenvalue), as the widely used reimplementations do: read literally as the eigenvalue,
+  the offset would depend on the pixel scale (0-1 or 0-255) and, on a 0-1 scale, be a few
+  grey levels at std 0.1.
+  """
   alpha = rng.normal(0.0, std, (n, len(eigvals)))
-  return (alpha * eigvals) @ eigvecs.T
+  return (alpha * np.sqrt(np.maximum(eigvals, 0.0))) @ eigvecs.T
 
 
 def pca_noise(images: np.ndarray, eigvals: np.ndarray, eigvecs: np.ndarray, std: float,

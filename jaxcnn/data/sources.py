@@ -98,6 +98,17 @@ def get_builder(name: str, data_dir: str | None = None):
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DataError(f"Unknown dataset {name!r}: it is not in the TFDS catalogue. "
                     "See https://www.tensorflow.org/datasets/catalog.") from e
+  manual = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+  if not builder.is_prepared() and manual:
+    # TFDS cannot fetch these (ImageNet needs a registered download): stop at once.
+    steps = " ".join(manual.split())
+    raise DataError(
+        f"Dataset {name!r} is not prepared in {builder.data_dir} and needs a manual "
+        f"download. 1) Download the files: {steps} 2) Put them in one directory DIR. "
+        f"3) Run `tfds build {name} --manual_dir=DIR --file_format=array_record"
+        + (f" --data_dir={data_dir}`" if data_dir else "`") + " (hours, and disk space "
+        "for the prepared copy). 4) Start this run again"
+        + (" with the same --config.data_dir." if data_dir else "."))
   if not builder.is_prepared():
     try:
       builder.download_and_prepare(file_format="array_record")

@@ -1,0 +1,45 @@
+"""AlexNet on ILSVRC-2012: two towers, LRN, overlapping pooling, dropout, PCA colour noise.
+
+Paper: Krizhevsky, Sutskever & Hinton, 2012, "ImageNet Classification with Deep
+Convolutional Neural Networks": Sec. 3 (architecture), 4.1 (augmentation), 5 (training),
+6 (results). Recipe: 227x227 random crops of images rescaled to 256 (the paper says 224;
+11x11/4 with no padding needs 227 to give 55x55), flips, PCA colour noise with std 0.1;
+batch 128, SGD momentum 0.9, weight decay 5e-4, weights N(0, 0.01^2), biases 1 in conv2,
+conv4, conv5 and the hidden FC layers; lr 0.01 divided by 10 when the validation error
+stops improving; about 90 epochs; 10-crop testing (corners and centre, with flips).
+
+  python -m jaxcnn.main --config=configs/alexnet.py --workdir=runs/alexnet
+
+Expected: 40.7 / 18.2 % top-1 / top-5 error on the validation set (one CNN, Sec. 6);
+five to six days on two GTX 580 GPUs in the paper. Needs imagenet2012 prepared (the run
+says how). With two devices, --config.mesh.model=2 places the towers as the paper did.
+
+Variants (``--config=configs/alexnet.py:VARIANT``):
+  default  the recipe above.
+  small    Fashion-MNIST at width 0.25 (24-64-96-96-64 maps, FC 1024), 67x67 random crops
+           of images rescaled to 76, flips, PCA noise 0.1, the paper's initialisation;
+           10 epochs of batch 128, lr 0.01 with cosine decay. Result and time: see
+           experiments/results.
+"""
+
+from jaxcnn import recipes
+from jaxcnn.config import base_config
+
+
+def get_config(arg: str | None = None):
+  c = base_config()
+  c.model = "alexnet"
+  variant = arg or "default"
+  if variant == "default":
+    recipes.imagenet(c, image_size=227, resize=256)
+    c.data.pca_noise = 0.1
+    recipes.sgd(c, learning_rate=0.01, batch_size=128, weight_decay=5e-4)
+    recipes.divide_on_plateau(c, epochs=90)
+    c.eval_protocol = "ten_crop"
+  elif variant == "small":
+    recipes.fashion_mnist(c, image_size=67, resize=76, train_crop="random", flip=True)
+    c.data.pca_noise = 0.1
+    recipes.small(c, width=0.25, epochs=10, learning_rate=0.01)
+  else:
+    raise recipes.unknown_variant("configs/alexnet.py", variant, ("default", "small"))
+  return c

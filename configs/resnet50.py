@@ -1,0 +1,24 @@
+"""ResNet-50 (bottleneck blocks, 3.8x10^9 multiply-adds) on ILSVRC-2012.
+
+Paper: He, Zhang, Ren & Sun, 2015, "Deep Residual Learning for Image Recognition", Table 1
+(architecture), Sec. 3.4 (training), Tables 2-3 (results). Recipe: shorter side rescaled
+at random in [256, 480], 224x224 crops, flips; batch 256, SGD momentum 0.9, weight decay
+1e-4, lr 0.1 divided by 10 at epochs 30 and 60, 90 epochs; BatchNorm, no dropout;
+10-crop testing.
+
+  python -m jaxcnn.main --config=configs/resnet50.py --workdir=runs/resnet50
+
+Expected error: 22.85 / 6.71 top-1 / top-5 (10-crop, Table 3). Needs imagenet2012 prepared (the run says how).
+
+Variants (``--config=configs/resnet50.py:VARIANT``):
+  default  the recipe above.
+  small    Fashion-MNIST at width 0.25 (stage widths 16-32-64-128 (x4 out)), 64x64 crops of images
+           rescaled to 72, flips, 6 epochs of batch 128 with cosine decay from 0.1.
+           Result and time: see experiments/results.
+"""
+
+from jaxcnn import recipes
+
+
+def get_config(arg: str | None = None):
+  return recipes.resnet_imagenet("resnet50", arg, "configs/resnet50.py")

@@ -1,0 +1,26 @@
+"""VGG configuration A-LRN (11 weight layers) on ILSVRC-2012.
+
+Paper: Simonyan & Zisserman, 2014, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition", Table 1 (configuration A-LRN), Sec. 3.1 (training), Table 3 (results).
+Recipe: batch 256, SGD momentum 0.9, weight decay 5e-4, dropout 0.5 on fc6/fc7, lr 0.01
+divided by 10 when the validation error stops improving, 74 epochs; 224x224 crops of
+images rescaled to S = 256, flips; dense (fully-convolutional) evaluation at Q = 256.
+
+  python -m jaxcnn.main --config=configs/vgg11_lrn.py --workdir=runs/vgg11_lrn
+
+Expected (Table 3, S = 256, single scale): top-1 / top-5 error 29.7 / 10.5 %.
+Needs imagenet2012 prepared (the run says how); about 2-3 weeks on 4 GPUs in the paper.
+
+Variants (``--config=configs/vgg11_lrn.py:VARIANT``):
+  default  the recipe above.
+  jitter   scale jittering S in [256, 512], evaluated densely at Q = 256, 384, 512.
+  small    Fashion-MNIST at width 0.25 (16-32-64-128-128 maps, FC 1024), 32x32 crops of
+           images rescaled to 36, flips, Glorot initialisation, 8 epochs of batch 128 with
+           cosine decay from 0.02. Result and time: see experiments/results.
+"""
+
+from jaxcnn import recipes
+
+
+def get_config(arg: str | None = None):
+  return recipes.vgg("vgg_a_lrn", arg, "configs/vgg11_lrn.py")
