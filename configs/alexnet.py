@@ -29,6 +29,7 @@ from jaxcnn.config import base_config
 def get_config(arg: str | None = None):
   c = base_config()
   c.model = "alexnet"
+  recipes.switches(c, "lrn", "pool_window", "towers", "dropout", "activation")
   variant = arg or "default"
   if variant == "default":
     recipes.imagenet(c, image_size=227, resize=256)

@@ -26,6 +26,7 @@ from jaxcnn.config import base_config
 def get_config(arg: str | None = None):
   c = base_config()
   c.model = "nin"
+  recipes.switches(c, "head", "dropout")
   variant = arg or "default"
   if variant == "default":
     recipes.cifar10(c)

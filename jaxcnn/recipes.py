@@ -113,6 +113,7 @@ def vgg(model: str, variant: str | None, path: str) -> ConfigDict:
   from jaxcnn.config import base_config
   c = base_config()
   c.model = model
+  switches(c, "dropout", "batch_norm")
   variant = variant or "default"
   if variant in ("default", "jitter"):
     # Sec. 3.1: batch 256, momentum 0.9, weight decay 5e-4, dropout 0.5, lr 1e-2 divided by
@@ -189,4 +190,18 @@ def resnet_cifar(model: str, variant: str | None, path: str) -> ConfigDict:
     small(c, width=1.0, epochs=6, learning_rate=0.1, weight_decay=1e-4)
   else:
     raise unknown_variant(path, variant, ("default", "small"))
+  return c
+
+
+def switches(c: ConfigDict, *names: str) -> ConfigDict:
+  """Declares the model's ablation switches in ``c.model_kwargs`` with the values the
+  registered model has, so that each can be overridden from the command line
+  (``--config.model_kwargs.lrn=false``) although configs are locked."""
+  import functools
+  from jaxcnn import models
+  entry = models.MODELS[c.model]
+  cls, preset = ((entry.func, entry.keywords) if isinstance(entry, functools.partial)
+                 else (entry, {}))
+  for name in names:
+    c.model_kwargs[name] = preset.get(name, cls.__dataclass_fields__[name].default)
   return c

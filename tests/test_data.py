@@ -21,6 +21,15 @@ def test_idx_builder_yields_the_files_exactly(data_dir):
     np.testing.assert_array_equal(src.labels, labels)
 
 
+def test_a_slice_of_a_split_is_a_split(data_dir):
+  ds = sources.load("fashion_mnist", ("train[:100]", "train[-24:]"), data_dir)
+  images, labels = synthetic_split(N_TRAIN, 0)
+  np.testing.assert_array_equal(ds.splits["train[:100]"].labels, labels[:100])
+  np.testing.assert_array_equal(ds.splits["train[-24:]"].images[..., 0], images[-24:])
+  with pytest.raises(sources.DataError, match=r"no split 'validation'.*\['test', 'train'\]"):
+    sources.load("fashion_mnist", ("validation",), data_dir)
+
+
 def test_missing_idx_files_give_instructions(tmp_path, monkeypatch):
   monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path))
   monkeypatch.setattr(builders, "FASHION_MNIST_DIRS", ())

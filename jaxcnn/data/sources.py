@@ -150,10 +150,13 @@ def load(name: str, splits=("train", "test"), data_dir: str | None = None) -> Da
     data_dir = os.path.expanduser(data_dir)
   builder = get_builder(name, data_dir)
   label = builder.info.features["label"]
-  missing = [s for s in splits if s not in builder.info.splits]
-  if missing:
-    raise DataError(f"Dataset {name!r} has no split(s) {missing}; it has "
-                    f"{sorted(builder.info.splits)}.")
+  for split in splits:  # Slices such as "train[:10000]" or "train[:20%]" are splits too.
+    try:
+      builder.info.splits[split]
+    except (KeyError, ValueError) as e:
+      raise DataError(f"Dataset {name!r} has no split {split!r}; it has "
+                      f"{sorted(builder.info.splits)}, which TFDS's slicing syntax can cut "
+                      "(e.g. 'train[:10000]').") from e
   return Dataset(
       name=name,
       num_classes=label.num_classes,

@@ -139,6 +139,7 @@ class AlexNet(nn.Module):
   hidden_bias_init: float = 1.0  # AlexNet Sec. 5: biases 1 in the hidden FC layers.
   dropout: float = 0.5
   adaptive_pool: bool = False  # torchvision's AdaptiveAvgPool2d((6, 6)) before the classifier.
+  activation: str = "relu"  # "relu" or "tanh": the saturating unit ReLUs replaced (Sec. 3.1).
 
   def feature_size(self, size: int) -> int:
     """Side of the last conv stage's output for a ``size`` x ``size`` input; 0 if too small."""
@@ -173,6 +174,9 @@ class AlexNet(nn.Module):
       raise ValueError(f"AlexNet towers must be 1 or 2, got {self.towers}.")
     if self.pool_window not in (2, 3):
       raise ValueError(f"AlexNet pool_window must be 2 or 3, got {self.pool_window}.")
+    if self.activation not in ("relu", "tanh"):
+      raise ValueError(f"AlexNet activation must be relu or tanh, got {self.activation!r}.")
+    act = nn.relu if self.activation == "relu" else jnp.tanh
     layers.check_input_size(x, self.min_input_size(), "This AlexNet/ZFNet configuration")
     dtype = jnp.dtype(self.dtype)
     # AlexNet Sec. 5: every weight from N(0, 0.01^2).
@@ -191,7 +195,7 @@ class AlexNet(nn.Module):
                   kernel_init=tower_init(init, 4),
                   bias_init=tower_init(nn.initializers.constant(spec.bias_init), 1),
                   dtype=dtype, name=spec.name)(x)
-      x = nn.with_logical_constraint(nn.relu(x), ("batch", None, None, "tower"))
+      x = nn.with_logical_constraint(act(x), ("batch", None, None, "tower"))
       normalise = self.lrn and spec.lrn
       if normalise and not self.lrn_after_pool:
         n_lrn += 1
@@ -211,7 +215,7 @@ class AlexNet(nn.Module):
       x = nn.Dense(hidden, kernel_init=tower_init(init, 2),
                    bias_init=tower_init(nn.initializers.constant(self.hidden_bias_init), 1),
                    dtype=dtype, name=name)(x)
-      x = nn.with_logical_constraint(nn.relu(x), ("batch", "tower"))
+      x = nn.with_logical_constraint(act(x), ("batch", "tower"))
     # Each device holds fc8's weights from its own fc7 neurons; the logits are summed across.
     x = nn.Dense(self.num_classes, dtype=dtype, name="fc8",
                  kernel_init=nn.with_logical_partitioning(init, ("tower", None)))(x)

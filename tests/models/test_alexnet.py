@@ -11,6 +11,7 @@ import pytest
 from jaxcnn.convert import alexnet as convert
 from jaxcnn.errors import UserError
 from jaxcnn.models import alexnet, layers
+from tests.models.variables import random_variables
 
 
 def init_shapes(init, *args):
@@ -272,3 +273,23 @@ def test_converter_reads_the_number_of_classes():
   variables = convert.from_torchvision("alexnet", sd)
   assert variables["params"]["fc8"]["kernel"].shape == (4096, 10)
   np.testing.assert_array_equal(variables["params"]["fc8"]["kernel"], sd["classifier.6.weight"].T)
+
+
+@pytest.mark.parametrize("activation, fn", [("relu", jax.nn.relu), ("tanh", jnp.tanh)])
+def test_activation_switch_applies_between_layers(activation, fn):
+  model = alexnet.AlexNet(width=0.125, activation=activation, num_classes=10)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 67, 67, 3))
+  variables = random_variables(model, x)
+  seen = {}
+
+  def record(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if context.method_name == "__call__" and context.module.name in ("fc6", "fc7"):
+      seen[context.module.name] = (args[0], out)
+    return out
+
+  with nn.intercept_methods(record):
+    model.apply(variables, x, train=False)
+  fc6_out, fc7_in = seen["fc6"][1], seen["fc7"][0]
+  assert float(jnp.min(fc6_out)) < 0  # Negative pre-activations, where the two differ.
+  np.testing.assert_allclose(fc7_in, fn(fc6_out), rtol=1e-6, atol=1e-6)
