@@ -30,6 +30,7 @@ from jaxcnn import config as config_lib
 from jaxcnn import sharding
 from jaxcnn import summary
 from jaxcnn import train
+from jaxcnn.data import augment
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -147,8 +148,10 @@ def pipeline_rate(config, size, channels, steps: int) -> float:
   rng = np.random.default_rng(0)
   source = sources.ArraySource(rng.integers(0, 256, (n, raw, raw, channels), np.uint8),
                                rng.integers(0, 10, n).astype(np.int32))
-  batches = pipeline.TrainBatches(source, config.batch_size, 0,
-                                  preprocess=pipeline.make_preprocess(config.data, train=True))
+  # PCA colour noise (AlexNet's recipes) needs the split's colour statistics.
+  colour_pca = augment.colour_pca(source.images) if config.data.get("pca_noise") else None
+  preprocess = pipeline.make_preprocess(config.data, train=True, colour_pca=colour_pca)
+  batches = pipeline.TrainBatches(source, config.batch_size, 0, preprocess=preprocess)
   batches[0]
   t = time.perf_counter()
   for k in range(1, steps + 1):

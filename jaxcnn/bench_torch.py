@@ -116,9 +116,12 @@ def build(arch: str, config, size: int, channels: int, classes: int):
       model.maxpool = nn.Identity()
       return model, f"torchvision {arch}, 3x3 stem, no max pool"
     return model, f"torchvision {arch}"
-  if arch == "alexnet" and not kwargs:
+  # Only the fields that change the arithmetic need to match the twin's.
+  alexnet_paper = dict(towers=2, lrn=True, pool_window=3, activation="relu")
+  if arch == "alexnet" and all(kwargs.get(k, v) == v for k, v in alexnet_paper.items()):
     return _alexnet(width, channels, classes, size), "torch.nn AlexNet (2 groups, LRN)"
-  if arch in ("vgg_a", "vgg_d") and not kwargs:
+  if arch in ("vgg_a", "vgg_d") and not kwargs.get("batch_norm") and \
+      not kwargs.get("fully_convolutional"):
     return (_vgg(jax_vgg.CONFIGS[arch[-1].upper()], width, channels, classes, size),
             f"torch.nn VGG {arch[-1].upper()}")
   if arch == "vgg16" and width == 1.0 and not kwargs:
