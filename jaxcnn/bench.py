@@ -10,7 +10,8 @@ them, else the growth of the process's peak RSS), achieved FLOP/s (paper-style m
 from jaxcnn.summary, x2 for FLOPs, x3 for a training step) as a fraction of the matmul rate
 measured here, and the input pipeline's images/s alone, as headroom over the train step.
 With ``--reference=torch`` the same architecture is trained in PyTorch in this process,
-alternating rounds of jax and torch steps so that both see the same machine load.
+alternating rounds of jax and torch steps so that both see the same machine load;
+``--versus_native`` alternates in the same way with ``conv_impl=native``.
 Synthetic data: the steps are ``train.Experiment``'s, built without a dataset.
 """
 
@@ -171,6 +172,11 @@ def run(args) -> dict:
   model = case.exp.model
   rows = summary.summarize(model, (config.batch_size, size, size, channels))
   macs = next(r.macs for r in rows if r.path == "")
+  native_case = None
+  if args.versus_native:
+    native_config = config.copy_and_resolve_references()
+    native_config.conv_impl = "native"
+    native_case = JaxCase(native_config, size, channels, classes)
   torch_case = None
   if args.reference == "torch":
     from jaxcnn import bench_torch  # Optional dependency, imported only when asked for.
@@ -181,12 +187,16 @@ def run(args) -> dict:
     case.train_step()
     if torch_case:
       torch_case.train_step()
-  jax_times, torch_times = [], []
+    if native_case:
+      native_case.train_step()
+  jax_times, torch_times, native_times = [], [], []
   per_round = max(1, args.steps // args.rounds)
   for _ in range(args.rounds):
     jax_times += [_timed(case.train_step) for _ in range(per_round)]
     if torch_case:
       torch_times += [_timed(torch_case.train_step) for _ in range(per_round)]
+    if native_case:
+      native_times += [_timed(native_case.train_step) for _ in range(per_round)]
   case.eval_step()
   eval_times = [_timed(case.eval_step) for _ in range(per_round)]
   memory_mb, memory_kind = _peak_memory(rss_before)
@@ -214,6 +224,10 @@ def run(args) -> dict:
     result.update(torch_img_s=round(torch_rate, 1), torch_img_s_min=round(torch_min, 1),
                   torch_img_s_max=round(torch_max, 1), torch_arch=torch_case.description,
                   ratio=round(train_rate / torch_rate, 2))
+  if native_case:
+    native_rate = _rates(config.batch_size, native_times)[0]
+    result.update(native_img_s=round(native_rate, 1), native_compile_s=round(
+        native_case.compile_s, 2), versus_native=round(train_rate / native_rate, 2))
   if args.pipeline:
     rate = pipeline_rate(config, size, channels, per_round * 2)
     result.update(pipeline_img_s=round(rate, 1), headroom=round(rate / train_rate, 1))
@@ -230,6 +244,8 @@ def _line(r: dict) -> str:
   if r["torch_img_s"] is not None:
     parts.append(f"torch {r['torch_img_s']} img/s ({r['torch_img_s_min']}-"
                  f"{r['torch_img_s_max']}), ratio {r['ratio']}")
+  if "versus_native" in r:
+    parts.append(f"native conv {r['native_img_s']} img/s, {r['versus_native']}x")
   if "headroom" in r:
     parts.append(f"pipeline {r['pipeline_img_s']} img/s = {r['headroom']}x")
   return "; ".join(parts)
@@ -252,6 +268,8 @@ def main(argv=None):
   parser.add_argument("--steps", type=int, default=12, help="timed train steps")
   parser.add_argument("--rounds", type=int, default=3, help="jax/torch alternations")
   parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--versus_native", action="store_true",
+                      help="also time conv_impl=native, alternated, and report the speed-up")
   parser.add_argument("--no_pipeline", dest="pipeline", action="store_false")
   parser.add_argument("--json", action="store_true", help="one JSON object per benchmark")
   args = parser.parse_args(argv)

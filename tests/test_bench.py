@@ -10,7 +10,7 @@ from jaxcnn import bench
 def test_json_result_for_a_tiny_lenet(capsys):
   pytest.importorskip("torch")
   bench.main(["--preset", "lenet5", "--width", "0.5", "--batch", "16", "--steps", "2",
-              "--rounds", "2", "--warmup", "1", "--reference=torch", "--json"])
+              "--rounds", "2", "--warmup", "1", "--reference=torch", "--versus_native", "--json"])
   result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert (result["model"], result["batch"], result["input"]) == ("lenet5", 16, "28x28x1")
   for key in ("jax_img_s", "torch_img_s", "eval_img_s", "compile_s", "pipeline_img_s",
@@ -18,6 +18,8 @@ def test_json_result_for_a_tiny_lenet(capsys):
     assert result[key] > 0, key
   assert result["jax_img_s_min"] <= result["jax_img_s"] <= result["jax_img_s_max"]
   assert result["ratio"] == pytest.approx(result["jax_img_s"] / result["torch_img_s"], rel=0.02)
+  assert result["versus_native"] == pytest.approx(result["jax_img_s"] / result["native_img_s"],
+                                                  rel=0.02)
   assert result["headroom"] == pytest.approx(result["pipeline_img_s"] / result["jax_img_s"],
                                              rel=0.02)
   # Achieved FLOP/s is a fraction of what a large matmul reaches on the same device.
