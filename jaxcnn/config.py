@@ -157,14 +157,22 @@ def _validate_protocols(c: ConfigDict, need) -> None:
        f"eval_scales={tuple(c.eval_scales)} must be positive ints (image sides)")
 
 
-def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-  """Fields whose values differ between two config dicts, as 'field: old -> new'."""
+def differences(old: dict, new: dict, prefix: str = "", defaults: dict | None = None
+                ) -> list[str]:
+  """Fields whose values differ between two config dicts, as 'field: old -> new'.
+
+  A field absent from ``old`` (added to jaxcnn after that run was written) counts as its
+  default from base_config().
+  """
+  defaults = base_config().to_dict() if defaults is None else defaults
+  old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
   out = []
   for key in sorted(set(old) | set(new)):
     name = prefix + key
     a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
     if isinstance(a, dict) and isinstance(b, dict):
-      out.extend(differences(a, b, name + "."))
+      sub = defaults.get(key)
+      out.extend(differences(a, b, name + ".", sub if isinstance(sub, dict) else {}))
     elif (list(a) if isinstance(a, (list, tuple)) else a) != \
         (list(b) if isinstance(b, (list, tuple)) else b):
       if name not in RESUMABLE_CHANGES:

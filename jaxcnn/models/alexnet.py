@@ -170,7 +170,11 @@ class AlexNet(nn.Module):
   def _pool(self, x):
     _, pad_h = _pool_geometry(x.shape[1], self.pool_window, self.pool_ceil)
     _, pad_w = _pool_geometry(x.shape[2], self.pool_window, self.pool_ceil)
-    return nn.max_pool(x, (self.pool_window,) * 2, (2, 2), padding=((0, pad_h), (0, pad_w)))
+    # A 2x2/2 window over an odd size leaves the last row out (pad -1): crop it rather than
+    # pad negatively, which reduce_window's gradient does not take.
+    x = x[:, :x.shape[1] + min(pad_h, 0), :x.shape[2] + min(pad_w, 0)]
+    return nn.max_pool(x, (self.pool_window,) * 2, (2, 2),
+                       padding=((0, max(pad_h, 0)), (0, max(pad_w, 0))))
 
   @nn.compact
   def __call__(self, x, *, train: bool):

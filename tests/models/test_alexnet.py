@@ -293,3 +293,18 @@ def test_activation_switch_applies_between_layers(activation, fn):
   fc6_out, fc7_in = seen["fc6"][1], seen["fc7"][0]
   assert float(jnp.min(fc6_out)) < 0  # Negative pre-activations, where the two differ.
   np.testing.assert_allclose(fc7_in, fn(fc6_out), rtol=1e-6, atol=1e-6)
+
+
+def test_non_overlapping_pooling_trains_on_odd_map_sizes():
+  # At 67 conv1 gives 15x15 maps: 2x2/2 pooling keeps 7 rows and leaves the 15th out,
+  # in the forward pass and in the gradient.
+  model = alexnet.AlexNet(width=0.125, pool_window=2, num_classes=10)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 67, 67, 3))
+  variables = random_variables(model, x)
+  _, state = model.apply(variables, x, train=False, capture_intermediates=True,
+                         mutable=["intermediates"])
+  assert state["intermediates"]["conv1"]["__call__"][0].shape[1:3] == (15, 15)
+  assert state["intermediates"]["conv2"]["__call__"][0].shape[1:3] == (7, 7)
+  grads = jax.grad(lambda v: model.apply(v, x, train=False).sum())(variables)
+  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+  assert np.abs(grads["params"]["conv1"]["kernel"]).max() > 0
