@@ -9,7 +9,7 @@ VGG (Table 3, S = 256): the error falls with depth from A (11 layers, 29.6 / 10.
 """
 SCALE = """
 Fashion-MNIST; VGG at width 0.25 (16-32-64-128-128 maps, FC 1024) on 32x32 crops of images
-rescaled to 36, Glorot initialisation, 4 epochs (configs/vgg11.py, vgg13.py, vgg16.py,
+rescaled to 36, He initialisation, 4 epochs (configs/vgg11.py, vgg13.py, vgg16.py,
 vgg19.py, variant small).
 """
 SEEDS = (0, 1, 2)

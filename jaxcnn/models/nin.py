@@ -35,6 +35,10 @@ class NiN(nn.Module):
   conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
   head: str = "gap"
   dropout: float = 0.5
+  # "normal": N(0, 0.05^2) as the released model; "he": N(0, 2 / fan_in), for narrow variants
+  # trained from scratch (from the former their signal fades to nothing through the nine
+  # layers and training does not start).
+  weight_init: str = "normal"
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -42,7 +46,11 @@ class NiN(nn.Module):
     if self.head not in ("gap", "fc"):
       raise ValueError(f"NiN head must be 'gap' or 'fc', got {self.head!r}.")
     dtype = jnp.dtype(self.dtype)
-    conv = functools.partial(nn.Conv, dtype=dtype, kernel_init=nn.initializers.normal(0.05),
+    if self.weight_init not in ("normal", "he"):
+      raise ValueError(f"NiN weight_init must be normal or he, got {self.weight_init!r}.")
+    init = (nn.initializers.normal(0.05) if self.weight_init == "normal"
+            else nn.initializers.he_normal())
+    conv = functools.partial(nn.Conv, dtype=dtype, kernel_init=init,
                              conv_general_dilated=conv_lib.select(self.conv_impl))
     x = x.astype(dtype)
     n_conv = 0

@@ -131,8 +131,11 @@ class VGG(nn.Module):
       init = nn.initializers.normal(0.01)
     elif self.weight_init == "glorot":
       init = nn.initializers.glorot_uniform()
+    elif self.weight_init == "he":  # Keeps the signal's scale through ReLUs at any depth.
+      init = nn.initializers.he_normal()
     else:
-      raise ValueError(f"VGG weight_init must be 'normal' or 'glorot', not {self.weight_init!r}.")
+      raise ValueError(f"VGG weight_init must be 'normal', 'glorot' or 'he', not "
+                       f"{self.weight_init!r}.")
     x = x.astype(dtype)
     names = iter(conv_layers(self.spec))
     n_lrn = 0
