@@ -20,3 +20,7 @@ ARMS = [
         baseline="tanh", paper="6x fewer steps to 25%"),
 ]
 COLUMNS = ("steps_to_25", "top1")
+NOTES = """
+The six runs (2026-11-28, 2-core AMD EPYC) shared the cores with the test suite and other
+jobs (load average about 3-7), so their wall time is longer than on a quiet machine.
+"""

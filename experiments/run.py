@@ -148,6 +148,10 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
       "params": sum(r.params for r in rows if "/" not in r.path),
       "macs": sum(r.macs for r in rows if "/" not in r.path),
       "wall_s": round(wall, 1), "resumed": resumed,
+      # The machine's 1-minute load average at the end, against its core count: wall times
+      # measured while other jobs shared the cores are not comparable with quiet ones.
+      "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+      "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
   os.makedirs(os.path.dirname(record_path(study, arm, seed)), exist_ok=True)
@@ -240,7 +244,8 @@ def summarize(study_name: str, study) -> str:
            f"({len(seeds)} seeds per arm: {', '.join(map(str, seeds))}). "
            f"Wall time of the training runs: "
            f"{sum(r['wall_s'] for rs in records.values() for r in rs) / 60:.1f} min "
-           "(a 2-core CPU unless noted; mean ± sample std over seeds below).", "",
+           f"({_machine(records)}); mean ± sample std over seeds below.", "",
+           *([getattr(study, "NOTES").strip(), ""] if getattr(study, "NOTES", "") else []),
            "| arm | runs | " + " | ".join(COLUMNS[c] for c in columns) +
            " | Δ top-1 err (Welch t) | paper |",
            "|---|---|" + "---|" * len(columns) + "---|---|"]
@@ -265,6 +270,18 @@ def summarize(study_name: str, study) -> str:
   _write_csv(study_name, records, columns)
   _plot(study_name, study, records)
   return table
+
+
+def _machine(records) -> str:
+  runs = [r for rs in records.values() for r in rs]
+  loads = [r["load_average"] for r in runs if "load_average" in r]
+  cpus = sorted({r["cpus"] for r in runs if "cpus" in r})
+  text = f"{'/'.join(map(str, cpus)) or 'unrecorded'} CPU cores"
+  if loads:
+    text += f", load average {min(loads):.1f}-{max(loads):.1f} at the runs' ends"
+  if len(loads) < len(runs):
+    text += f"; {len(runs) - len(loads)} runs without a recorded load"
+  return text
 
 
 def _write_csv(study_name, records, columns):

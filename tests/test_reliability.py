@@ -42,6 +42,12 @@ def train_rows(workdir):
   return [{k: v for k, v in r.items() if k != "train/images_per_s"} for r in rows]
 
 
+def latest_checkpoint(workdir) -> int:
+  root = os.path.join(workdir, "checkpoints")
+  steps = [int(d) for d in os.listdir(root) if d.isdigit()] if os.path.isdir(root) else []
+  return max(steps, default=-1)
+
+
 def fingerprint(workdir):
   """Every file under checkpoints/ with its size and content hash."""
   out = {}
@@ -76,7 +82,13 @@ def test_sigkill_at_random_points_resumes_bitwise(finished_run, tmp_path, data_d
   for _ in range(12):
     proc = subprocess.Popen(command(workdir, data_dir), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(4.0, 12.0))
+    # Each kill lands mid-training, wherever the run has got to, however fast it steps: once
+    # this attempt has written a checkpoint of its own, after a random delay.
+    before, deadline = latest_checkpoint(workdir), time.time() + 300
+    while proc.poll() is None and time.time() < deadline and \
+        latest_checkpoint(workdir) <= before:
+      time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.25))
     if proc.poll() is not None:
       break
     proc.send_signal(signal.SIGKILL)
