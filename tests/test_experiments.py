@@ -38,6 +38,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
       "narrow-seed0.json", "narrow-seed1.json", "wide-seed0.json", "wide-seed1.json"]
   record = json.load(open(records[0]))
   assert record["steps"] == 8 and record["seed"] == 0 and record["params"] > 0
+  assert record["config_values"]["width"] == 0.25 and record["config_values"]["seed"] == 0
   assert "--config.width=0.25" in record["command"] and "--config.seed=0" in record["command"]
   assert 0 <= record["top1"] <= record["top5"] <= 1 and 0 <= record["train_top1"] <= 1
   assert [row["step"] for row in record["curve"] if "train/loss" in row] == [2, 4, 6, 8]
