@@ -28,6 +28,9 @@ CASES = {
     "grouped_5x5": (3, 8, 8, 12, 5, 1, ((2, 2), (2, 2)), 2),
     "grouped_1x1_valid": (3, 6, 8, 4, 1, 1, "VALID", 2),
     "grouped_3x3_stride2": (3, 8, 8, 12, 3, 2, ((1, 1), (1, 1)), 2),
+    # Large enough for the weight gradient to be summed over batch slices (see below).
+    "3x3_batch_sliced": (12, 16, 4, 8, 3, 1, ((1, 1), (1, 1)), 1),
+    "grouped_3x3_batch_sliced": (8, 16, 4, 6, 3, 1, "SAME", 2),
 }
 
 
@@ -54,6 +57,16 @@ def test_values_and_gradients_match_lax(name):
   for part, g, r in zip(("output", "input gradient", "weight gradient"), got, want):
     assert g.shape == r.shape, part
     assert _relative_error(g, r) < 1e-4, part
+
+
+def test_batch_slices_divide_the_batch():
+  assert conv._batch_chunks(12, 16 * 16) == 3  # 3,072 pixels: 3 slices of 4 images
+  assert conv._batch_chunks(8, 16 * 16) == 2
+  assert conv._batch_chunks(4, 10 * 10) == 1
+  assert conv._batch_chunks(128, 32 * 32) == conv._DW_MAX_CHUNKS
+  assert conv._batch_chunks(7, 64 * 64) == 7  # a prime batch: one image per slice
+  for n in range(1, 40):
+    assert n % conv._batch_chunks(n, 1024) == 0
 
 
 def test_dilated_conv_falls_back_to_lax():
