@@ -110,7 +110,6 @@ def steps_to_train_error(curve: list[dict], error: float) -> int | None:
 
 def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
   """Trains one arm x seed (resuming its workdir) and writes its record; None if stopped."""
-  from jaxcnn import models
   from jaxcnn import summary
   from jaxcnn import train
   from jaxcnn.data import sources
@@ -130,11 +129,8 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
   train_result = train.evaluate(on_train, workdir)
 
   info = sources.get_builder(config.dataset, config.data_dir).info
-  exp_input = _input_size(config, info)
-  model = models.create(config.model, num_classes=info.features["label"].num_classes,
-                        input_size=exp_input[0], width=config.width, dtype=config.dtype,
-                        **config.model_kwargs.to_dict())
-  rows = summary.summarize(model, (1,) + exp_input)
+  exp = train.Experiment(config, train=False)
+  rows = summary.summarize(exp.model, (1,) + exp.input_shape)
   curve = _curves(workdir)
   record = {
       "study": study, "arm": arm.name, "seed": seed, "config": arm.config,
@@ -160,14 +156,6 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
     json.dump(record, f, indent=1)
   os.replace(tmp, record_path(study, arm, seed))
   return record
-
-
-def _input_size(config, info) -> tuple:
-  from jaxcnn.data import pipeline
-  import numpy as np
-  shape = tuple(info.features["image"].shape)
-  dummy = {"image": np.zeros((1,) + shape, np.uint8), "label": np.zeros((1,), np.int32)}
-  return pipeline.make_preprocess(config.data, train=False)(dummy)["image"].shape[1:]
 
 
 def _git_commit() -> str:
