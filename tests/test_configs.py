@@ -68,13 +68,6 @@ def test_imagenet_recipe_stops_at_once_with_the_preparation_steps(tmp_path):
     sources.get_builder("imagenet2012", str(tmp_path))
 
 
-# Deep variants of a recipe another config already trains (resnet50, resnet32); their
-# train step is traced and lowered with the config's data but not compiled (a minute each
-# on 2 cores). Every registered model's forward and backward pass is run in
-# tests/models/test_registry.py.
-LOWER_ONLY = {"resnet101", "resnet152", "resnet44", "resnet56", "resnet110"}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_small_variant_trains_two_steps(name, data_dir):
   c = load(name).get_config("small")
@@ -83,11 +76,6 @@ def test_small_variant_trains_two_steps(name, data_dir):
   c.num_train_steps = 2
   c.batch_size = 8
   exp = train.Experiment(c, devices=jax.devices()[:1])
-  if name in LOWER_ONLY:
-    batch = exp.train_batches()[0]
-    assert batch["image"].shape[1:] == exp.input_shape
-    exp.train_step.lower(exp.abstract_state, {k: jnp.asarray(v) for k, v in batch.items()})
-    return
   state = exp.init_state()
   before = jax.device_get(state.params)
   batches = exp.train_batches()

@@ -31,7 +31,7 @@ _IM2COL_MAX_DEPTH = 512
 # Dense weight gradients are summed over batch slices of about this many output pixels, in at
 # most this many slices.
 _DW_CHUNK_ROWS = 1024
-_DW_MAX_CHUNKS = 16
+_DW_MAX_CHUNKS = 8
 
 
 def _is_nhwc(lhs, rhs, dimension_numbers) -> bool:
