@@ -170,12 +170,18 @@ def colour_pca(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.nd
 
   Sums are accumulated in float64 over chunks, so that a whole training split fits.
   """
-  c = images.shape[-1]
-  total, outer, count = np.zeros(c), np.zeros((c, c)), 0
-  for start in range(0, len(images), chunk):
-    pixels = images[start:start + chunk].reshape(-1, c).astype(np.float64) / 255.0
-    total += pixels.sum(0)
-    outer += pixels.T @ pixels
+  return colour_pca_of_chunks(images[start:start + chunk]
+                              for start in range(0, len(images), chunk))
+
+
+def colour_pca_of_chunks(chunks) -> tuple[np.ndarray, np.ndarray]:
+  """``colour_pca`` of the images of all ``chunks`` together, each [n, H, W, C] with pixel
+  values on the 0-255 scale (uint8 or float); the chunks may differ in H and W."""
+  total, outer, count = 0.0, 0.0, 0
+  for images in chunks:
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    total = total + pixels.sum(0)
+    outer = outer + pixels.T @ pixels
     count += len(pixels)
   mean = total / count
   cov = (outer - count * np.outer(mean, mean)) / (count - 1)
