@@ -38,11 +38,37 @@ def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
                    resize_matrix(images.shape[2], width))
 
 
+# Images above this many pixels are resampled through the band of each resampling matrix:
+# a dense product spends nearly all its work on zero weights once the side is in the hundreds
+# (ImageNet: 40 ms against 3 ms for 400x350 -> 256), while for small images (MNIST, CIFAR)
+# the dense product is the faster, and it is what those pipelines have always computed.
+BANDED_MIN_PIXELS = 128 * 128
+
+
 def _resample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-  """rows @ image @ cols^T per image and channel, as two batched matrix products."""
+  """rows @ image @ cols^T per image and channel."""
   n, h, w, c = images.shape
+  if h * w >= BANDED_MIN_PIXELS:
+    return _banded(_banded(images, rows, axis=1), cols, axis=2)
   y = np.matmul(rows, images.reshape(n, h, w * c)).reshape(n * len(rows), w, c)
   return np.matmul(cols, y).reshape(n, len(rows), len(cols), c)
+
+
+def _banded(images: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+  """``weights`` [out, in] applied along ``axis``, as a sum over each row's few nonzero
+  weights (a contiguous run: the triangle kernel's support)."""
+  nonzero = weights != 0
+  first = nonzero.argmax(axis=1)
+  spans = first[:, None] + np.arange(nonzero.sum(axis=1).max())
+  inside = spans < weights.shape[1]
+  spans = np.where(inside, spans, 0)
+  band = np.where(inside, np.take_along_axis(weights, spans, axis=1), 0).astype(np.float32)
+  shape = [1] * images.ndim
+  shape[axis] = len(weights)
+  out = 0.0
+  for k in range(spans.shape[1]):
+    out = out + band[:, k].reshape(shape) * np.take(images, spans[:, k], axis=axis)
+  return out.astype(np.float32)
 
 
 def shorter_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
