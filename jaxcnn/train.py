@@ -54,6 +54,10 @@ class Experiment:
       self.dataset = sources.load(config.dataset, splits, config.data_dir,
                                   in_memory=config.data.in_memory)
       self.eval_source = self.dataset.splits[config.eval_split]
+      if None in self.eval_source.image_shape and not config.data.image_size:
+        raise UserError(f"The images of {config.dataset} vary in size, and a batch needs one "
+                        "size: set data.image_size, the side of the crops the network takes "
+                        "(e.g. 224, with data.resize=256).")
       num_classes = self.dataset.num_classes
       first = next(pipeline.eval_batches(self.eval_source, 1, preprocess=self.eval_preprocess,
                                          workers=1))

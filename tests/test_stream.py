@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from jaxcnn import config as config_lib
+from jaxcnn import loading
+from jaxcnn import plots
 from jaxcnn import train
 from jaxcnn.data import builders
 from jaxcnn.data import pipeline
@@ -146,9 +148,16 @@ def test_train_and_evaluate_on_a_streamed_dataset_with_every_eval_protocol(strea
                                                                           tmp_path):
   config = stream_config(stream_dir)
   config_lib.validate(config)
+  uncropped = stream_config(stream_dir)
+  uncropped.data.update(image_size=0, train_crop="none")
+  with pytest.raises(UserError, match="vary in size"):
+    train.Experiment(uncropped, train=False)
   result = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert result["eval/count"] == 12 and np.isfinite(result["eval/loss"])
   assert 0 <= result["eval/top1"] <= result["eval/top5"] <= 1
+  # The confusion matrix reads the streamed split by the same protocol.
+  matrix = plots.confusion_matrix(loading.load_run(str(tmp_path / "run")), batch_size=8)
+  assert matrix.sum() == 12 and np.trace(matrix) / 12 == pytest.approx(result["eval/top1"])
   for protocol, scales in (("ten_crop", ()), ("dense", (24, 32))):
     config.eval_protocol, config.eval_scales = protocol, scales
     exp = train.Experiment(config, train=False)
