@@ -5,9 +5,10 @@ preprocessing, over a dataset left on disk (how imagenet2012 is read).
 
 By default the dataset is RandomImages/jpeg400 (jaxcnn.data.builders: 512 JPEGs of about
 ILSVRC-2012's mean size, ~400x350), prepared on first use under --data_dir; --dataset names
-another prepared one (e.g. imagenet2012). For each worker count: the decode-only rate and
-the decode + preprocess rate, each the median of --rounds passes over --batches batches,
-with the batches straight from ``TrainBatches`` (no prefetch, nothing else running).
+another prepared one (e.g. imagenet2012). For each worker count: the decode-only rate, the
+decode + training preprocessing rate (each the median of --rounds passes over --batches
+batches straight from ``TrainBatches``, without prefetch) and the rate of evaluation's
+centre-crop batches (``eval_batches``, one pass).
 """
 
 import argparse
@@ -35,6 +36,16 @@ def rate(batches: pipeline.TrainBatches, steps: range, rounds: int) -> float:
   return len(steps) * batches.local_batch / statistics.median(times)
 
 
+def eval_rate(source, config, batches: int, workers: int) -> float:
+  """Images/s of the first ``batches`` centre-crop evaluation batches."""
+  preprocess = pipeline.make_preprocess(config.data, train=False)
+  it = pipeline.eval_batches(source, config.batch_size, preprocess=preprocess, workers=workers)
+  next(it)
+  t = time.perf_counter()
+  count = sum(len(next(it)["label"]) for _ in range(batches))
+  return count / (time.perf_counter() - t)
+
+
 def run(args) -> list[dict]:
   config = bench.load_config(args.config)
   if args.batch:
@@ -58,7 +69,8 @@ def run(args) -> list[dict]:
         "dataset": args.dataset, "config": args.config, "batch": config.batch_size,
         "output": "x".join(map(str, shape[1:])), "workers": workers,
         "decode_img_s": round(rate(decoded, steps, args.rounds), 1),
-        "decode_preprocess_img_s": round(rate(full, steps, args.rounds), 1)})
+        "decode_preprocess_img_s": round(rate(full, steps, args.rounds), 1),
+        "eval_img_s": round(eval_rate(source, config, args.batches, workers), 1)})
   return results
 
 
@@ -81,7 +93,8 @@ def main(argv=None):
       print(json.dumps(r) if args.json else
             f"{r['dataset']} -> {r['output']} ({r['config']}), batch {r['batch']}, "
             f"{r['workers'] or pipeline.num_workers()} workers: decode {r['decode_img_s']} "
-            f"img/s, decode + preprocess {r['decode_preprocess_img_s']} img/s", flush=True)
+            f"img/s, decode + preprocess {r['decode_preprocess_img_s']} img/s, evaluation "
+            f"{r['eval_img_s']} img/s", flush=True)
   except UserError as e:
     raise SystemExit(f"error: {e}") from None
 

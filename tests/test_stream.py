@@ -1,10 +1,13 @@
 """Streamed datasets: images of varying size read and decoded per batch (imagenet2012's case),
 on RandomImages/tiny (40 train / 12 test PNG images, sides 20-60)."""
 
+import json
+
 import ml_collections
 import numpy as np
 import pytest
 
+from jaxcnn import bench_input
 from jaxcnn import config as config_lib
 from jaxcnn import loading
 from jaxcnn import plots
@@ -170,3 +173,14 @@ def test_train_and_evaluate_on_a_streamed_dataset_with_every_eval_protocol(strea
     assert [im.shape for im in images] == shapes
     out = exp.evaluate(exp.init_state())
     assert out["eval/count"] == 12 and np.isfinite(out["eval/loss"]), protocol
+
+
+def test_bench_input_reports_the_streaming_rates(stream_dir, capsys):
+  bench_input.main(["--config", "configs/resnet18.py", "--dataset", DATASET, "--data_dir",
+                    stream_dir, "--workers", "1", "2", "--batch", "8", "--batches", "2",
+                    "--rounds", "1", "--json"])
+  rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  assert [(r["workers"], r["output"], r["batch"]) for r in rows] == \
+      [(1, "224x224x3", 8), (2, "224x224x3", 8)]
+  assert all(r[k] > 0 for r in rows for k in ("decode_img_s", "decode_preprocess_img_s",
+                                              "eval_img_s"))

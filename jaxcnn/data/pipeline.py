@@ -323,7 +323,8 @@ def colour_pca_sampled(source: Source, data_config, cache_path: str | None, *,
 
   The ``sample`` images are rescaled and cropped as for evaluation (so that images of any
   size count alike) and their pixels accumulated a chunk at a time: the split is never held
-  in memory. Cached as ``colour_pca_cached``, keyed by the split's and the sample's sizes.
+  in memory. Cached as ``colour_pca_cached``, keyed by the split's size and the sample's
+  size, seed and view.
   """
   n = len(source)
   picked = np.sort(np.random.default_rng([seed, n]).choice(n, min(sample, n), replace=False))
@@ -342,7 +343,8 @@ def colour_pca_sampled(source: Source, data_config, cache_path: str | None, *,
     finally:
       reader.close()
 
-  return _cached(cache_path, (n, len(picked), seed), compute)
+  key = (n, len(picked), seed, data_config.resize, data_config.image_size)
+  return _cached(cache_path, key, compute)
 
 
 def _cached(cache_path: str | None, key: tuple, compute: Callable):
