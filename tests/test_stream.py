@@ -1,5 +1,5 @@
 """Streamed datasets: images of varying size read and decoded per batch (imagenet2012's case),
-on RandomImages/tiny (40 train / 12 test PNG images, sides 20-60)."""
+on RandomImages/tiny (40 train / 12 validation PNG images, sides 20-60)."""
 
 import json
 
@@ -45,7 +45,7 @@ class CountingRows:
 def stream_config(data_dir):
   """A two-block VGG on 24x24 crops of images rescaled to 32 (small compiles)."""
   c = config_lib.base_config()
-  c.dataset, c.data_dir = DATASET, data_dir
+  c.dataset, c.data_dir, c.eval_split = DATASET, data_dir, "validation"
   c.model = "vgg_a"
   c.model_kwargs = ml_collections.ConfigDict({"spec": (4, "M", 8, "M"), "hidden": 16})
   c.data.update(resize=32, image_size=24, train_crop="random", random_flip=True,
@@ -58,7 +58,7 @@ def stream_config(data_dir):
 
 
 def test_varying_sizes_are_streamed_and_only_what_is_asked_is_decoded(stream_dir):
-  ds = sources.load(DATASET, ("train", "test", "train[:10]"), stream_dir)
+  ds = sources.load(DATASET, ("train", "validation", "train[:10]"), stream_dir)
   train_src = ds.splits["train"]
   assert isinstance(train_src, sources.StreamSource) and train_src.image_shape == (None, None, 3)
   assert [len(s) for s in ds.splits.values()] == [40, 12, 10]
@@ -74,7 +74,7 @@ def test_varying_sizes_are_streamed_and_only_what_is_asked_is_decoded(stream_dir
   assert batches[5]["image"].shape == (8, 24, 24, 3)
   assert train_src._rows.decoded == 2 + 8
   with pytest.raises(UserError, match="vary in size"):
-    sources.load(DATASET, ("test",), stream_dir, in_memory="true")
+    sources.load(DATASET, ("validation",), stream_dir, in_memory="true")
 
 
 def _data(data_dir, **overrides):

@@ -113,7 +113,7 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
 class RandomImagesConfig(tfds.core.BuilderConfig):
   """Sizes of a ``RandomImages`` dataset."""
   train: int = 40
-  test: int = 12
+  validation: int = 12
   height: tuple[int, int] = (20, 60)  # Inclusive ranges of the image sides.
   width: tuple[int, int] = (20, 60)
   encoding: str = "png"
@@ -130,7 +130,7 @@ class RandomImages(tfds.core.GeneratorBasedBuilder):
       RandomImagesConfig(name="tiny", description="40 / 12 PNG images, sides 20-60."),
       # About the mean size of ILSVRC-2012's JPEGs (~400x350), for decode-rate measurements.
       RandomImagesConfig(name="jpeg400", description="512 / 64 JPEG images, ~400x350.",
-                         train=512, test=64, height=(300, 400), width=(350, 450),
+                         train=512, validation=64, height=(300, 400), width=(350, 450),
                          encoding="jpeg"),
   ]
 
@@ -150,7 +150,7 @@ class RandomImages(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     c = self.builder_config
     return {"train": self._generate_examples(c.train, 0),
-            "test": self._generate_examples(c.test, 1)}
+            "validation": self._generate_examples(c.validation, 1)}
 
   def _generate_examples(self, n, seed):
     for i in range(n):
