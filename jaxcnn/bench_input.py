@@ -8,7 +8,7 @@ ILSVRC-2012's mean size, ~400x350), prepared on first use under --data_dir; --da
 another prepared one (e.g. imagenet2012). For each worker count: the decode-only rate, the
 decode + training preprocessing rate (each the median of --rounds passes over --batches
 batches straight from ``TrainBatches``, without prefetch) and the rate of evaluation's
-centre-crop batches (``eval_batches``, one pass).
+centre-crop batches (``eval_batches``, one pass of --batches).
 """
 
 import argparse
@@ -24,16 +24,18 @@ from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
 
-def rate(batches: pipeline.TrainBatches, steps: range, rounds: int) -> float:
-  """Median images/s of reading ``steps`` (after one untimed batch)."""
-  batches[steps[0] - 1]
+def rate(batches: pipeline.TrainBatches, count: int, rounds: int) -> float:
+  """Median over ``rounds`` of the images/s of reading ``count`` batches, after one untimed
+  batch. Each round reads batches the others do not (new images sizes: new resampling
+  matrices to compute, as when a run meets new images)."""
+  batches[0]
   times = []
-  for _ in range(rounds):
+  for r in range(rounds):
     t = time.perf_counter()
-    for k in steps:
+    for k in range(1 + r * count, 1 + (r + 1) * count):
       batches[k]
     times.append(time.perf_counter() - t)
-  return len(steps) * batches.local_batch / statistics.median(times)
+  return count * batches.local_batch / statistics.median(times)
 
 
 def eval_rate(source, config, batches: int, workers: int) -> float:
@@ -57,7 +59,6 @@ def run(args) -> list[dict]:
   if config.data.pca_noise:
     colour_pca = pipeline.colour_pca_sampled(source, config.data, None, sample=256)
   preprocess = pipeline.make_preprocess(config.data, train=True, colour_pca=colour_pca)
-  steps = range(1, args.batches + 1)
   results = []
   for workers in args.workers:
     decoded = pipeline.TrainBatches(source, config.batch_size, 0, workers=workers,
@@ -68,8 +69,8 @@ def run(args) -> list[dict]:
     results.append({
         "dataset": args.dataset, "config": args.config, "batch": config.batch_size,
         "output": "x".join(map(str, shape[1:])), "workers": workers,
-        "decode_img_s": round(rate(decoded, steps, args.rounds), 1),
-        "decode_preprocess_img_s": round(rate(full, steps, args.rounds), 1),
+        "decode_img_s": round(rate(decoded, args.batches, args.rounds), 1),
+        "decode_preprocess_img_s": round(rate(full, args.batches, args.rounds), 1),
         "eval_img_s": round(eval_rate(source, config, args.batches, workers), 1)})
   return results
 

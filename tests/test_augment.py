@@ -236,3 +236,12 @@ def test_large_images_are_resampled_through_the_band_with_the_dense_values():
     dense = np.matmul(cols, np.matmul(rows, images.reshape(2, 130, 420)).reshape(2 * h, 140, 3))
     np.testing.assert_allclose(augment.resize(images, h, w), dense.reshape(2, h, w, 3),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("in_size,out_size", [(350, 256), (400, 293), (130, 300), (77, 77),
+                                              (1000, 3)])
+def test_resize_band_holds_the_nonzero_entries_of_the_resize_matrix(in_size, out_size):
+  spans, band = augment.resize_band(in_size, out_size)
+  dense = np.zeros((out_size, in_size), np.float32)
+  np.add.at(dense, (np.arange(out_size)[:, None], spans), band)
+  np.testing.assert_allclose(dense, augment.resize_matrix(in_size, out_size), atol=1e-7)
