@@ -26,8 +26,7 @@ from jaxcnn.errors import UserError
 
 def rate(batches: pipeline.TrainBatches, count: int, rounds: int) -> float:
   """Median over ``rounds`` of the images/s of reading ``count`` batches, after one untimed
-  batch. Each round reads batches the others do not (new images sizes: new resampling
-  matrices to compute, as when a run meets new images)."""
+  batch. Each round reads batches that the others do not, as a run meets new images."""
   batches[0]
   times = []
   for r in range(rounds):
