@@ -39,6 +39,10 @@ def base_config() -> ConfigDict:
   c.data.random_flip = False
   # > 0: AlexNet's PCA colour noise, std of the alphas (paper: 0.1), on [0, 1] pixel values.
   c.data.pca_noise = 0.0
+  # "auto": splits whose images share one shape and fit in a few GiB are decoded once into
+  # memory; others (imagenet2012) are read and decoded per batch. "true" | "false" force it.
+  c.data.in_memory = "auto"
+  c.data.workers = 0  # Threads decoding and preprocessing streamed examples; 0: one per CPU.
 
   c.batch_size = 128  # Global batch, over all devices and processes.
   c.eval_batch_size = 1000
@@ -82,7 +86,7 @@ def base_config() -> ConfigDict:
 
 # Fields that may change between the runs of one workdir without changing its results.
 RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
-                     "keep_checkpoints", "init_from")
+                     "keep_checkpoints", "init_from", "data.workers")
 
 
 def validate(c: ConfigDict) -> None:
@@ -134,6 +138,9 @@ def _validate_protocols(c: ConfigDict, need) -> None:
   need(d.resize >= 0, f"data.resize={d.resize} must be >= 0 (0: no rescaling)")
   need(d.random_crop_padding >= 0, "data.random_crop_padding must be >= 0")
   need(d.pca_noise >= 0, f"data.pca_noise={d.pca_noise} must be >= 0 (0: off)")
+  need(str(d.in_memory).lower() in ("auto", "true", "false"),
+       f"data.in_memory={d.in_memory!r} must be auto, true or false")
+  need(d.workers >= 0, f"data.workers={d.workers} must be >= 0 (0: one per CPU)")
   if d.train_crop in ("random", "scale_jitter", "inception"):
     need(d.image_size > 0, f"data.train_crop={d.train_crop!r} needs data.image_size > 0, the "
          "side of the crop")

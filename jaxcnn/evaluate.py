@@ -13,6 +13,10 @@ views and score the average: the loss is the negative log of the averaged probab
             fully-convolutional form of the network; its class score map is averaged over space
             (inside the model), and the softmax averaged over scales and mirrors. Each scale is a
             separately compiled shape.
+
+Images of varying size (a streamed dataset such as imagenet2012) cannot share a batch whole:
+there ten_crop and dense take the central square of each rescaled image (for ten_crop,
+AlexNet's own 256x256 images).
 """
 
 import dataclasses
@@ -126,8 +130,9 @@ class Protocol:
   probabilities: Callable
 
 
-def make_protocol(config: ConfigDict, model) -> Protocol:
-  """The evaluation protocol that ``config.eval_protocol`` names, for ``model``."""
+def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> Protocol:
+  """The evaluation protocol that ``config.eval_protocol`` names, for ``model``;
+  ``varying_size`` for images of different sizes (see above)."""
   data = config.data
   if config.eval_protocol == "center":
     def center_probabilities(variables, images):
@@ -147,7 +152,11 @@ def make_protocol(config: ConfigDict, model) -> Protocol:
       probs = probabilities(_variables(state), batch["image"])
       return metric_sums(_log(probs), batch["label"], batch["mask"])
 
-    return Protocol("ten_crop", pipeline.make_preprocess(data, train=False, crop=False),
+    if varying_size and not data.resize:
+      raise UserError("eval_protocol='ten_crop' on images of varying size needs data.resize "
+                      "(the side of the square the crops are cut from, e.g. 256).")
+    return Protocol("ten_crop", pipeline.make_preprocess(data, train=False, crop=False,
+                                                         square=varying_size),
                     ten_crop_step, probabilities)
 
   if config.eval_protocol == "dense":
@@ -166,8 +175,8 @@ def make_protocol(config: ConfigDict, model) -> Protocol:
       raise UserError(f"eval_scales={scales} has scales below data.image_size="
                       f"{data.image_size}: the fully-convolutional network needs whole images "
                       "of at least its training crop.")
-    per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=q)
-                 for q in scales]
+    per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=q,
+                                          square=varying_size) for q in scales]
 
     def preprocess(batch):
       views = [p(batch) for p in per_scale]

@@ -18,11 +18,13 @@ import sys
 from absl import logging
 # The object-oriented API draws without pyplot's global state or a display: Figure.savefig
 # renders PNGs with Agg.
+import jax
 from matplotlib.figure import Figure
 import numpy as np
 
+from jaxcnn import evaluate
 from jaxcnn import loading
-from jaxcnn import predict
+from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
@@ -124,14 +126,22 @@ def confusion_matrix(run: loading.Run, data_dir: str | None = None,
                      batch_size: int = 256) -> np.ndarray:
   """Counts [true class, predicted class] over the config's evaluation split."""
   config = run.config
-  dataset = sources.load(config.dataset, (config.eval_split,), data_dir or config.data_dir)
+  dataset = sources.load(config.dataset, (config.eval_split,), data_dir or config.data_dir,
+                         in_memory=config.data.in_memory)
   split = dataset.splits[config.eval_split]
-  if split.images.shape[1:] != tuple(run.image_shape):
-    raise UserError(f"{config.dataset} images are {split.images.shape[1:]}; the network "
+  varying = None in split.image_shape
+  if not varying and split.image_shape != tuple(run.image_shape):
+    raise UserError(f"{config.dataset} images are {split.image_shape}; the network "
                     f"takes {tuple(run.image_shape)}.")
-  probabilities = predict.classifier(run, batch_size)(split.images)
+  # The evaluation protocol over the split's batches (read per batch when it is streamed).
+  protocol = evaluate.make_protocol(config, run.model, varying_size=varying)
+  forward = jax.jit(protocol.probabilities)
   matrix = np.zeros((run.num_classes, run.num_classes), np.int64)
-  np.add.at(matrix, (split.labels, probabilities.argmax(-1)), 1)
+  for batch in pipeline.eval_batches(split, batch_size, preprocess=protocol.preprocess,
+                                     workers=config.data.workers):
+    predicted = np.asarray(forward(run.variables, batch["image"])).argmax(-1)
+    real = batch["mask"] > 0
+    np.add.at(matrix, (batch["label"][real], predicted[real]), 1)
   return matrix
 
 

@@ -51,10 +51,17 @@ class Experiment:
     self.dataset = None
     if num_classes is None or input_shape is None:
       splits = (config.train_split, config.eval_split) if train else (config.eval_split,)
-      self.dataset = sources.load(config.dataset, splits, config.data_dir)
+      self.dataset = sources.load(config.dataset, splits, config.data_dir,
+                                  in_memory=config.data.in_memory)
       self.eval_source = self.dataset.splits[config.eval_split]
+      if None in self.eval_source.image_shape and not config.data.image_size:
+        raise UserError(f"The images of {config.dataset} vary in size, and a batch needs one "
+                        "size: set data.image_size, the side of the crops the network takes "
+                        "(e.g. 224, with data.resize=256).")
       num_classes = self.dataset.num_classes
-      input_shape = self.eval_preprocess(self.eval_source[np.arange(1)])["image"].shape[1:]
+      first = next(pipeline.eval_batches(self.eval_source, 1, preprocess=self.eval_preprocess,
+                                         workers=1))
+      input_shape = first["image"].shape[1:]
     self.num_classes, self.input_shape = num_classes, tuple(input_shape)
     if train and self.dataset is not None:
       self.train_source = self.dataset.splits[config.train_split]
@@ -100,7 +107,8 @@ class Experiment:
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0)
     # config.eval_protocol: its host preprocessing and its step (steps.eval_step for "center").
-    self.eval_protocol = eval_protocols.make_protocol(config, self.model)
+    varying = self.dataset is not None and None in self.eval_source.image_shape
+    self.eval_protocol = eval_protocols.make_protocol(config, self.model, varying_size=varying)
     self.eval_step = jax.jit(sharding.traced_in(self.mesh, self.eval_protocol.step),
                              in_shardings=(self.state_sharding, data_sharding),
                              out_shardings=replicated)
@@ -132,22 +140,30 @@ class Experiment:
         self.train_source, self.config.batch_size, self.config.seed,
         process_index=self.process_index, process_count=self.process_count,
         preprocess=pipeline.make_preprocess(self.config.data, train=True,
-                                            colour_pca=self.colour_pca()))
+                                            colour_pca=self.colour_pca()),
+        workers=self.config.data.workers)
 
   def colour_pca(self):
-    """The training split's colour PCA for data.pca_noise (cached beside the data), or None."""
+    """The training split's colour PCA for data.pca_noise (cached beside the data), or None.
+
+    A streamed split is not held in memory: its statistics come from a seeded sample.
+    """
     if not self.config.data.pca_noise:
       return None
-    return pipeline.colour_pca_cached(
-        self.train_source.images, sources.cache_path(self.config.dataset, self.config.train_split,
-                                                     self.config.data_dir, "colour_pca.npz"))
+    path = sources.cache_path(self.config.dataset, self.config.train_split,
+                              self.config.data_dir, "colour_pca.npz")
+    if isinstance(self.train_source, sources.ArraySource):
+      return pipeline.colour_pca_cached(self.train_source.images, path)
+    return pipeline.colour_pca_sampled(self.train_source, self.config.data, path,
+                                       seed=self.config.seed, workers=self.config.data.workers)
 
   def evaluate(self, state: TrainState) -> dict[str, float]:
     """Loss, top-1 and top-5 over every example of the eval split, by config.eval_protocol."""
     totals = None
     for batch in pipeline.eval_batches(
         self.eval_source, self.config.eval_batch_size, process_index=self.process_index,
-        process_count=self.process_count, preprocess=self.eval_protocol.preprocess):
+        process_count=self.process_count, preprocess=self.eval_protocol.preprocess,
+        workers=self.config.data.workers):
       out = self.eval_step(state, sharding.to_global(batch, self.mesh))
       totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
     totals = jax.device_get(totals)

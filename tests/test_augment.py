@@ -226,3 +226,22 @@ def test_invalid_protocol_fields_are_user_errors(overrides, message):
     (c[section] if section else c)[name] = v
   with pytest.raises(UserError, match=message):
     config_lib.validate(c)
+
+
+def test_large_images_are_resampled_through_the_band_with_the_dense_values():
+  images = np.random.default_rng(0).random((2, 130, 140, 3), np.float32)
+  assert 130 * 140 >= augment.BANDED_MIN_PIXELS
+  for h, w in ((64, 71), (300, 77), (130, 141)):  # Shrinking, both ways, nearly the same.
+    rows, cols = augment.resize_matrix(130, h), augment.resize_matrix(140, w)
+    dense = np.matmul(cols, np.matmul(rows, images.reshape(2, 130, 420)).reshape(2 * h, 140, 3))
+    np.testing.assert_allclose(augment.resize(images, h, w), dense.reshape(2, h, w, 3),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("in_size,out_size", [(350, 256), (400, 293), (130, 300), (77, 77),
+                                              (1000, 3)])
+def test_resize_band_holds_the_nonzero_entries_of_the_resize_matrix(in_size, out_size):
+  spans, band = augment.resize_band(in_size, out_size)
+  dense = np.zeros((out_size, in_size), np.float32)
+  np.add.at(dense, (np.arange(out_size)[:, None], spans), band)
+  np.testing.assert_allclose(dense, augment.resize_matrix(in_size, out_size), atol=1e-7)

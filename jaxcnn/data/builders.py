@@ -7,12 +7,18 @@ TFDS's own ``fashion_mnist`` builder rejects them on its checksums. The builder
 here reads the same IDX payloads from a directory and yields the standard
 60,000 / 10,000 split with the features of TFDS's ``fashion_mnist``, stored as
 raw uint8 tensors so that reading needs neither TensorFlow nor PNG decoding.
+
+``RandomImages`` makes encoded images of varying size, laid out as ImageNet's are, for the
+tests and measurements of the streaming pipeline.
 """
 
+import dataclasses
 import gzip
+import io
 import os
 
 import numpy as np
+import PIL.Image
 import tensorflow_datasets as tfds
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
@@ -101,3 +107,67 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
           f"and labels {labels.shape}; expected (N, 28, 28) and (N,).")
     for i in range(n):
       yield i, {"image": images[i, :, :, None], "label": int(labels[i])}
+
+
+@dataclasses.dataclass
+class RandomImagesConfig(tfds.core.BuilderConfig):
+  """Sizes of a ``RandomImages`` dataset."""
+  train: int = 40
+  validation: int = 12
+  height: tuple[int, int] = (20, 60)  # Inclusive ranges of the image sides.
+  width: tuple[int, int] = (20, 60)
+  encoding: str = "png"
+  classes: int = 10
+
+
+class RandomImages(tfds.core.GeneratorBasedBuilder):
+  """RGB images of random sizes and smooth random content, with random labels: a dataset
+  shaped like ImageNet's (varying sizes, encoded images) for testing and measuring the
+  streaming input pipeline. Prepared from a fixed seed, it needs no download."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  BUILDER_CONFIGS = [
+      RandomImagesConfig(name="tiny", description="40 / 12 PNG images, sides 20-60."),
+      # About the mean size of ILSVRC-2012's JPEGs (~400x350), for decode-rate measurements.
+      RandomImagesConfig(name="jpeg400", description="512 / 64 JPEG images, ~400x350.",
+                         train=512, validation=64, height=(300, 400), width=(350, 450),
+                         encoding="jpeg"),
+  ]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    c = self.builder_config
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description="Random images of random sizes (a stand-in for ImageNet's layout).",
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3), encoding_format=c.encoding),
+            "label": tfds.features.ClassLabel(num_classes=c.classes),
+        }),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True,  # Record i is the i-th image drawn.
+    )
+
+  def _split_generators(self, dl_manager):
+    c = self.builder_config
+    return {"train": self._generate_examples(c.train, 0),
+            "validation": self._generate_examples(c.validation, 1)}
+
+  def _generate_examples(self, n, seed):
+    for i in range(n):
+      image, label = random_image(self.builder_config, seed, i)
+      buffer = io.BytesIO()
+      PIL.Image.fromarray(image).save(buffer, format=self.builder_config.encoding, quality=90)
+      yield i, {"image": buffer.getvalue(), "label": label}
+
+
+def random_image(config: RandomImagesConfig, seed: int, index: int) -> tuple[np.ndarray, int]:
+  """Image ``index`` of a ``RandomImages`` split (before encoding) and its label: an 8x8
+  colour field upsampled to a random size, plus noise, so that JPEG sees natural-like
+  content rather than pure noise."""
+  rng = np.random.default_rng([seed, index])
+  h = int(rng.integers(config.height[0], config.height[1] + 1))
+  w = int(rng.integers(config.width[0], config.width[1] + 1))
+  field = PIL.Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).resize(
+      (w, h), PIL.Image.BILINEAR)
+  image = np.asarray(field, np.int16) + rng.integers(-12, 13, (h, w, 3))
+  return np.clip(image, 0, 255).astype(np.uint8), int(rng.integers(0, config.classes))

@@ -6,18 +6,27 @@ training set, each drawn from (seed, epoch). Global batch k is positions
 process p gathers only its contiguous share [k*B + p*B/P, k*B + (p+1)*B/P). The
 batch at a step therefore depends on nothing but (seed, step), which makes
 resuming at step k exact and multi-host runs equal to single-host ones.
+
+In-memory sources are gathered and preprocessed a batch at a time. Streamed sources
+(``sources.StreamSource``: images decoded per example, possibly each of its own size) are
+read, decoded and preprocessed one example at a time, as a batch of one, by a pool of
+threads, then stacked; example i of global batch k draws its augmentation from
+(seed, k, i), so a process's share is the same whichever process computes it.
 """
 
+import concurrent.futures
 import os
 import queue
 import threading
 from typing import Callable, Iterator
 
 from absl import logging
+from ml_collections import ConfigDict
 import numpy as np
 
 from jaxcnn.data import augment
-from jaxcnn.data.sources import ArraySource
+from jaxcnn.data.sources import ArraySource, Source
+from jaxcnn.errors import UserError
 
 Batch = dict[str, np.ndarray]
 
@@ -35,18 +44,70 @@ def local_share(global_batch: int, process_index: int, process_count: int) -> tu
   return process_index * size, size
 
 
+def num_workers(workers: int = 0) -> int:
+  """data.workers: 0 means one thread per CPU."""
+  return workers or os.cpu_count() or 1
+
+
+def _stack(examples: list[Batch]) -> Batch:
+  """Concatenates batches of one; a tuple value (dense evaluation's scales) per element."""
+  def join(values):
+    shapes = {v.shape[1:] for v in values}
+    if len(shapes) > 1:
+      raise UserError(
+          f"Preprocessed images of different shapes {sorted(shapes)[:4]} cannot share a "
+          "batch: the dataset's images vary in size. Set data.image_size (the crop side) and, "
+          "for 10-crop or dense evaluation, data.resize or eval_scales.")
+    return np.concatenate(values)
+
+  return {key: tuple(join([e[key][j] for e in examples]) for j in range(len(value)))
+          if isinstance(value, tuple) else join([e[key] for e in examples])
+          for key, value in examples[0].items()}
+
+
+class ExampleReader:
+  """Threads that read, decode and preprocess the examples of a streamed source.
+
+  Each thread reads a contiguous run of a batch's indices with one call (array_record fetches
+  them together), then decodes and preprocesses them one at a time; PIL's decoding and numpy's
+  resampling release the GIL, so the threads run in parallel.
+  """
+
+  def __init__(self, source: Source, workers: int = 0):
+    self.source = source
+    self.workers = num_workers(workers)
+    self._pool = concurrent.futures.ThreadPoolExecutor(self.workers,
+                                                       thread_name_prefix="decode")
+
+  def __call__(self, indices, fn: Callable[[Batch, int], Batch]) -> Batch:
+    """``fn(batch of one, position in indices)`` of each example, stacked."""
+    indices = np.asarray(indices)
+    runs = [r for r in np.array_split(np.arange(len(indices)), self.workers) if len(r)]
+
+    def work(positions):
+      return [fn({"image": image[None], "label": np.array([label], np.int32)}, int(p))
+              for p, (image, label) in zip(positions, self.source.read(indices[positions]))]
+
+    return _stack([e for part in self._pool.map(work, runs) for e in part])
+
+  def close(self) -> None:
+    self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 class TrainBatches:
   """Random-access view of the training stream: ``batches[k]`` is step k's local batch."""
 
-  def __init__(self, source: ArraySource, global_batch: int, seed: int, *,
+  def __init__(self, source: Source, global_batch: int, seed: int, *,
                process_index: int = 0, process_count: int = 1,
-               preprocess: Callable[[Batch, np.random.Generator], Batch] | None = None):
+               preprocess: Callable[[Batch, np.random.Generator], Batch] | None = None,
+               workers: int = 0):
     self.source = source
     self.global_batch = global_batch
     self.seed = seed
     self.offset, self.local_batch = local_share(global_batch, process_index, process_count)
     self.preprocess = preprocess
     self._perms: dict[int, np.ndarray] = {}
+    self._reader = None if isinstance(source, ArraySource) else ExampleReader(source, workers)
 
   def _perm(self, epoch: int) -> np.ndarray:
     if epoch not in self._perms:
@@ -67,12 +128,23 @@ class TrainBatches:
     return out
 
   def __getitem__(self, step: int) -> Batch:
+    if self._reader is not None:
+      return self._reader(self.indices(step),
+                          lambda example, i: self._preprocess_one(example, step, i))
     batch = self.source[self.indices(step)]
     if self.preprocess is not None:
       # Augmentation randomness is a function of (seed, step, process share).
       rng = np.random.default_rng([self.seed, step, self.offset, 1])
       batch = self.preprocess(batch, rng)
     return batch
+
+  def _preprocess_one(self, example: Batch, step: int, position: int) -> Batch:
+    if self.preprocess is None:
+      return example
+    # Position in the global batch, not in this share: the same example gets the same crop
+    # whichever process reads it.
+    rng = np.random.default_rng([self.seed, step, self.offset + position, 2])
+    return self.preprocess(example, rng)
 
   def iterate(self, start_step: int, prefetch: int = 2) -> Iterator[Batch]:
     """Yields batches start_step, start_step + 1, ..., prepared in a background thread."""
@@ -90,20 +162,24 @@ def _prefetch(it: Iterator[Batch], size: int) -> Iterator[Batch]:
   stop = threading.Event()
   sentinel = object()
 
+  def put(item) -> bool:
+    while not stop.is_set():
+      try:
+        q.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
   def producer():
     try:
       for item in it:
-        while not stop.is_set():
-          try:
-            q.put(item, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if stop.is_set():
+        if not put(item):
           return
     except BaseException as e:  # Re-raised in the consumer.
-      q.put(e)
-    q.put(sentinel)
+      put(e)
+      return
+    put(sentinel)
 
   thread = threading.Thread(target=producer, daemon=True)
   thread.start()
@@ -119,18 +195,38 @@ def _prefetch(it: Iterator[Batch], size: int) -> Iterator[Batch]:
     stop.set()
 
 
-def eval_batches(source: ArraySource, global_batch: int, *, process_index: int = 0,
-                 process_count: int = 1,
-                 preprocess: Callable[[Batch], Batch] | None = None) -> Iterator[Batch]:
-  """Every example once, in order; the last batch is padded and ``mask`` marks real rows."""
+def eval_batches(source: Source, global_batch: int, *, process_index: int = 0,
+                 process_count: int = 1, preprocess: Callable[[Batch], Batch] | None = None,
+                 workers: int = 0) -> Iterator[Batch]:
+  """Every example once, in order; the last batch is padded and ``mask`` marks real rows.
+
+  A streamed source is decoded by ``workers`` threads, a batch ahead of the consumer.
+  """
+  if isinstance(source, ArraySource):
+    yield from _eval_batches(source, global_batch, process_index, process_count, preprocess)
+    return
+  reader = ExampleReader(source, workers)
+  try:
+    yield from _prefetch(_eval_batches(source, global_batch, process_index, process_count,
+                                       preprocess, reader), 2)
+  finally:
+    reader.close()
+
+
+def _eval_batches(source, global_batch, process_index, process_count, preprocess, reader=None):
   n = len(source)
   offset, size = local_share(global_batch, process_index, process_count)
   for k in range(num_eval_batches(n, global_batch)):
     positions = k * global_batch + offset + np.arange(size)
     mask = positions < n
-    batch = source[np.where(mask, positions, 0)]
-    if preprocess is not None:
-      batch = preprocess(batch)
+    indices = np.where(mask, positions, 0)
+    if reader is not None:
+      batch = reader(indices, lambda example, _: example if preprocess is None
+                     else preprocess(example))
+    else:
+      batch = source[indices]
+      if preprocess is not None:
+        batch = preprocess(batch)
     batch["mask"] = mask.astype(np.float32)
     yield batch
 
@@ -143,7 +239,7 @@ TRAIN_CROPS = ("none", "pad", "random", "scale_jitter", "inception")
 
 
 def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = True,
-                    resize: int | None = None):
+                    resize: int | None = None, square: bool = False):
   """Host-side preprocessing from the config's data section.
 
   Pixels are scaled to [0, 1]; ``data.resize`` rescales the shorter side; a crop of
@@ -160,6 +256,8 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
     crop: False leaves evaluation images whole after rescaling (10-crop and dense evaluation
       crop on the device).
     resize: overrides ``data.resize`` (the scales of dense evaluation).
+    square: with crop=False, keeps the central square of the rescaled image, as AlexNet's
+      256x256 images: what lets images of different aspect ratios share a batch.
   """
   mean = np.asarray(data_config.mean, np.float32)
   std = np.asarray(data_config.std, np.float32)
@@ -184,6 +282,8 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
       return augment.inception_crop(images, size, rng)
     if crop and size and images.shape[1:3] != (size, size):
       images = augment.pad_to(images, size)
+    elif not crop and square:
+      images = augment.pad_to(images, min(images.shape[1:3]))
     return images
 
   if not train:
@@ -214,16 +314,50 @@ def colour_pca_cached(images: np.ndarray, cache_path: str | None):
   The cache records the split's shape, so a different split under the same name is
   recomputed; an unwritable location only costs recomputing next time.
   """
+  return _cached(cache_path, images.shape, lambda: augment.colour_pca(images))
+
+
+def colour_pca_sampled(source: Source, data_config, cache_path: str | None, *,
+                       sample: int = 10_000, seed: int = 0, workers: int = 0, chunk: int = 256):
+  """``augment.colour_pca`` of a fixed, seeded sample of a streamed training split.
+
+  The ``sample`` images are rescaled and cropped as for evaluation (so that images of any
+  size count alike) and their pixels accumulated a chunk at a time: the split is never held
+  in memory. Cached as ``colour_pca_cached``, keyed by the split's size and the sample's
+  size, seed and view.
+  """
+  n = len(source)
+  picked = np.sort(np.random.default_rng([seed, n]).choice(n, min(sample, n), replace=False))
+  # The evaluation view without the normalisation: pixels on their 0-255 scale.
+  view_config = ConfigDict(data_config.to_dict())
+  view_config.mean, view_config.std = (0.0,), (1 / 255,)
+  view = make_preprocess(view_config, train=False, crop=bool(data_config.image_size),
+                         square=True)
+
+  def compute():
+    reader = ExampleReader(source, workers)
+    try:
+      chunks = (reader(picked[start:start + chunk], lambda example, _: view(example))["image"]
+                for start in range(0, len(picked), chunk))
+      return augment.colour_pca_of_chunks(chunks)
+    finally:
+      reader.close()
+
+  key = (n, len(picked), seed, data_config.resize, data_config.image_size)
+  return _cached(cache_path, key, compute)
+
+
+def _cached(cache_path: str | None, key: tuple, compute: Callable):
   if cache_path and os.path.exists(cache_path):
     with np.load(cache_path) as f:
-      if tuple(f["shape"]) == images.shape:
+      if tuple(f["shape"]) == tuple(key):
         return f["eigvals"], f["eigvecs"]
-  eigvals, eigvecs = augment.colour_pca(images)
+  eigvals, eigvecs = compute()
   if cache_path:
     try:
       os.makedirs(os.path.dirname(cache_path), exist_ok=True)
       tmp = f"{cache_path}.{os.getpid()}.tmp.npz"
-      np.savez(tmp, eigvals=eigvals, eigvecs=eigvecs, shape=np.asarray(images.shape))
+      np.savez(tmp, eigvals=eigvals, eigvecs=eigvecs, shape=np.asarray(key))
       os.replace(tmp, cache_path)
     except OSError as e:
       logging.warning("Could not cache the colour PCA in %s: %s", cache_path, e)

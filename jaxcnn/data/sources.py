@@ -1,6 +1,13 @@
-"""Datasets as in-memory, random-access arrays, prepared through TFDS."""
+"""Random-access splits of datasets prepared through TFDS: in memory, or read per example.
+
+A split that fits in memory with images of one shape (MNIST, Fashion-MNIST, CIFAR) is
+decoded once into arrays (``ArraySource``); the step-k batch is then one vectorised gather.
+Anything else (ImageNet's 1.28M JPEGs of varying size) stays in its array_record files and
+is read and decoded only where a batch asks for it (``StreamSource``).
+"""
 
 import dataclasses
+import math
 import os
 
 from absl import logging
@@ -28,13 +35,41 @@ class ArraySource:
   def __getitem__(self, indices) -> dict[str, np.ndarray]:
     return {"image": self.images[indices], "label": self.labels[indices]}
 
+  @property
+  def image_shape(self) -> tuple:
+    return self.images.shape[1:]
+
+
+class StreamSource:
+  """One split of a prepared TFDS dataset, read from its array_record files and decoded
+  example by example, only for the indices asked for.
+
+  Reading is safe from several threads at once (the pipeline's workers share one source).
+  """
+
+  def __init__(self, builder, split: str):
+    self._rows = builder.as_data_source(split=split)
+    # (H, W, C) as stored; None for a side whose size varies from image to image.
+    self.image_shape = tuple(builder.info.features["image"].shape)
+
+  def __len__(self) -> int:
+    return len(self._rows)
+
+  def read(self, indices) -> list[tuple[np.ndarray, int]]:
+    """(image [H, W, C] uint8, label) of each index, decoded now."""
+    rows = self._rows.__getitems__([int(i) for i in indices])
+    return [(np.asarray(r["image"]), int(r["label"])) for r in rows]
+
+
+Source = ArraySource | StreamSource
+
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
   name: str
   num_classes: int
   class_names: tuple[str, ...]
-  splits: dict[str, ArraySource]
+  splits: dict[str, Source]
 
 
 def _fashion_mnist_builder(data_dir):
@@ -139,12 +174,41 @@ def _read_split(builder, split: str, chunk: int = 10_000) -> ArraySource:
   return ArraySource(np.concatenate(images), np.concatenate(labels))
 
 
-def load(name: str, splits=("train", "test"), data_dir: str | None = None) -> Dataset:
-  """Loads the named splits of a TFDS dataset into memory.
+# Decoded size above which "auto" leaves a split on disk: the in-memory arrays are built
+# (and, while stacking, held twice) in host memory next to everything else.
+IN_MEMORY_LIMIT_BYTES = 4 << 30
+IN_MEMORY_CHOICES = ("auto", "true", "false")
 
-  Whole splits are decoded once into arrays, which suits the datasets that fit
-  in host memory (MNIST, Fashion-MNIST, CIFAR); the step-k batch is then one
-  vectorised gather, far cheaper than a per-example pipeline at these sizes.
+
+def keep_in_memory(builder, split: str, in_memory: str = "auto") -> bool:
+  """Whether ``split`` is decoded into arrays (else streamed), as data.in_memory says.
+
+  "auto" keeps a split in memory when its images share one shape and, decoded, take at most
+  IN_MEMORY_LIMIT_BYTES; "true" insists (images of one shape only), "false" always streams.
+  """
+  choice = str(in_memory).lower()
+  if choice not in IN_MEMORY_CHOICES:
+    raise UserError(f"data.in_memory={in_memory!r} must be one of "
+                    f"{', '.join(IN_MEMORY_CHOICES)}.")
+  shape = tuple(builder.info.features["image"].shape)
+  if choice == "false":
+    return False
+  if None in shape:
+    if choice == "true":
+      raise UserError(f"data.in_memory=true, but the images of {builder.name} vary in size "
+                      f"(stored shape {shape}), so they cannot be held as one array. Set "
+                      "--config.data.in_memory=auto to read them per batch.")
+    return False
+  decoded = builder.info.splits[split].num_examples * math.prod(shape)
+  return choice == "true" or decoded <= IN_MEMORY_LIMIT_BYTES
+
+
+def load(name: str, splits=("train", "test"), data_dir: str | None = None, *,
+         in_memory: str = "auto") -> Dataset:
+  """The named splits of a TFDS dataset, each in memory or streamed (``keep_in_memory``).
+
+  Whole splits that fit in host memory (MNIST, Fashion-MNIST, CIFAR) are decoded once into
+  arrays; the others are read and decoded per example when a batch needs them.
   """
   if data_dir:
     data_dir = os.path.expanduser(data_dir)
@@ -161,5 +225,6 @@ def load(name: str, splits=("train", "test"), data_dir: str | None = None) -> Da
       name=name,
       num_classes=label.num_classes,
       class_names=tuple(label.names),
-      splits={s: _read_split(builder, s) for s in splits},
+      splits={s: _read_split(builder, s) if keep_in_memory(builder, s, in_memory)
+              else StreamSource(builder, s) for s in splits},
   )

@@ -1,0 +1,186 @@
+"""Streamed datasets: images of varying size read and decoded per batch (imagenet2012's case),
+on RandomImages/tiny (40 train / 12 validation PNG images, sides 20-60)."""
+
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxcnn import bench_input
+from jaxcnn import config as config_lib
+from jaxcnn import loading
+from jaxcnn import plots
+from jaxcnn import train
+from jaxcnn.data import builders
+from jaxcnn.data import pipeline
+from jaxcnn.data import sources
+from jaxcnn.errors import UserError
+
+DATASET = "random_images/tiny"
+TINY = builders.RandomImages.BUILDER_CONFIGS[0]
+
+
+@pytest.fixture(scope="module")
+def stream_dir(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp("stream"))
+  sources.get_builder(DATASET, d)  # Prepares it (array_record).
+  return d
+
+
+class CountingRows:
+  """Stands in for a TFDS data source and counts the records it is asked to decode."""
+
+  def __init__(self, rows):
+    self.rows, self.decoded = rows, 0
+
+  def __len__(self):
+    return len(self.rows)
+
+  def __getitems__(self, keys):
+    self.decoded += len(keys)
+    return self.rows.__getitems__(keys)
+
+
+def stream_config(data_dir):
+  """A two-block VGG on 24x24 crops of images rescaled to 32 (small compiles)."""
+  c = config_lib.base_config()
+  c.dataset, c.data_dir, c.eval_split = DATASET, data_dir, "validation"
+  c.model = "vgg_a"
+  c.model_kwargs = ml_collections.ConfigDict({"spec": (4, "M", 8, "M"), "hidden": 16})
+  c.data.update(resize=32, image_size=24, train_crop="random", random_flip=True,
+                pca_noise=0.1, workers=2)
+  c.batch_size, c.eval_batch_size = 8, 8
+  c.num_train_steps, c.log_every_steps, c.checkpoint_every_steps = 4, 2, 4
+  c.eval_every_epochs = 100.0
+  c.optimizer.learning_rate = 0.01
+  return c
+
+
+def test_varying_sizes_are_streamed_and_only_what_is_asked_is_decoded(stream_dir):
+  ds = sources.load(DATASET, ("train", "validation", "train[:10]"), stream_dir)
+  train_src = ds.splits["train"]
+  assert isinstance(train_src, sources.StreamSource) and train_src.image_shape == (None, None, 3)
+  assert [len(s) for s in ds.splits.values()] == [40, 12, 10]
+  train_src._rows = CountingRows(train_src._rows)
+  (image3, label3), (image7, label7) = train_src.read([3, 7])
+  assert train_src._rows.decoded == 2
+  want3, want_label3 = builders.random_image(TINY, 0, 3)  # PNG: lossless.
+  np.testing.assert_array_equal(image3, want3)
+  assert label3 == want_label3 and image7.shape == builders.random_image(TINY, 0, 7)[0].shape
+  # One train batch of 8 decodes those 8 images and nothing else.
+  prep = pipeline.make_preprocess(_data(stream_dir, pca_noise=0.0), train=True)
+  batches = pipeline.TrainBatches(train_src, 8, seed=0, preprocess=prep, workers=2)
+  assert batches[5]["image"].shape == (8, 24, 24, 3)
+  assert train_src._rows.decoded == 2 + 8
+  with pytest.raises(UserError, match="vary in size"):
+    sources.load(DATASET, ("validation",), stream_dir, in_memory="true")
+
+
+def _data(data_dir, **overrides):
+  data = stream_config(data_dir).data
+  data.update(overrides)
+  return data
+
+
+def test_fashion_mnist_stays_in_memory_unless_too_big_or_asked(data_dir, monkeypatch):
+  memory = sources.load("fashion_mnist", ("test",), data_dir).splits["test"]
+  assert isinstance(memory, sources.ArraySource) and memory.image_shape == (28, 28, 1)
+  streamed = sources.load("fashion_mnist", ("test",), data_dir,
+                          in_memory="false").splits["test"]
+  assert isinstance(streamed, sources.StreamSource)
+  (image, label), = streamed.read([17])
+  np.testing.assert_array_equal(image, memory.images[17])
+  assert label == memory.labels[17]
+  # 300 x 784 bytes decoded = 235,200: above the limit, "auto" streams.
+  monkeypatch.setattr(sources, "IN_MEMORY_LIMIT_BYTES", 235_199)
+  assert isinstance(sources.load("fashion_mnist", ("test",), data_dir).splits["test"],
+                    sources.StreamSource)
+  with pytest.raises(UserError, match="in_memory='maybe'"):
+    sources.load("fashion_mnist", ("test",), data_dir, in_memory="maybe")
+
+
+@pytest.mark.parametrize("crop", pipeline.TRAIN_CROPS)
+def test_streamed_train_batches_are_fixed_size_deterministic_and_process_invariant(
+    stream_dir, crop):
+  source = sources.load(DATASET, ("train",), stream_dir).splits["train"]
+  data = _data(stream_dir, train_crop=crop, scale_jitter=(24, 40),
+               random_crop_padding=3 if crop == "pad" else 0)
+  colour_pca = pipeline.colour_pca_sampled(source, data, None, sample=16, workers=2)
+  prep = pipeline.make_preprocess(data, train=True, colour_pca=colour_pca)
+  make = lambda **kw: pipeline.TrainBatches(source, 16, seed=3, preprocess=prep, workers=2, **kw)
+  one, again = make(), make()
+  halves = [make(process_index=p, process_count=2) for p in range(2)]
+  for step in (0, 2):  # Step 2 straddles the end of the first epoch (40 = 2.5 batches).
+    batch = one[step]
+    assert batch["image"].shape == (16, 24, 24, 3) and batch["image"].dtype == np.float32
+    np.testing.assert_array_equal(batch["image"], again[step]["image"])
+    joined = np.concatenate([h[step]["image"] for h in halves])
+    np.testing.assert_array_equal(joined, batch["image"])
+    np.testing.assert_array_equal(np.concatenate([h[step]["label"] for h in halves]),
+                                  batch["label"])
+  assert not np.array_equal(one[0]["image"], one[1]["image"])
+
+
+def test_colour_pca_of_a_streamed_split_is_a_cached_sample(stream_dir, tmp_path):
+  source = sources.load(DATASET, ("train",), stream_dir).splits["train"]
+  data = _data(stream_dir)
+  path = str(tmp_path / "colour_pca.npz")
+  eigvals, eigvecs = pipeline.colour_pca_sampled(source, data, path, sample=10)
+  assert eigvals.shape == (3,) and eigvecs.shape == (3, 3)
+  assert eigvals[0] >= eigvals[1] >= eigvals[2] > 0
+  np.testing.assert_allclose(eigvecs.T @ eigvecs, np.eye(3), atol=1e-12)
+  # The same numbers by hand: the 10 sampled images, rescaled to 32, centre 24x24 crops.
+  n = len(source)
+  picked = np.sort(np.random.default_rng([0, n]).choice(n, 10, replace=False))
+  images = []
+  for i in picked:
+    image = builders.random_image(TINY, 0, int(i))[0][None].astype(np.float32) / 255
+    images.append(255 * np.asarray(pipeline.augment.pad_to(
+        pipeline.augment.resize_shorter(image, 32), 24)))
+  want = pipeline.augment.colour_pca(np.concatenate(images))
+  np.testing.assert_allclose(eigvals, want[0], rtol=1e-5)
+  # Cached: a second call reads the file.
+  source._rows = CountingRows(source._rows)
+  again = pipeline.colour_pca_sampled(source, data, path, sample=10)
+  assert source._rows.decoded == 0
+  np.testing.assert_array_equal(again[0], eigvals)
+
+
+def test_train_and_evaluate_on_a_streamed_dataset_with_every_eval_protocol(stream_dir,
+                                                                          tmp_path):
+  config = stream_config(stream_dir)
+  config_lib.validate(config)
+  uncropped = stream_config(stream_dir)
+  uncropped.data.update(image_size=0, train_crop="none")
+  with pytest.raises(UserError, match="vary in size"):
+    train.Experiment(uncropped, train=False)
+  result = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert result["eval/count"] == 12 and np.isfinite(result["eval/loss"])
+  assert 0 <= result["eval/top1"] <= result["eval/top5"] <= 1
+  # The confusion matrix reads the streamed split by the same protocol.
+  matrix = plots.confusion_matrix(loading.load_run(str(tmp_path / "run")), batch_size=8)
+  assert matrix.sum() == 12 and np.trace(matrix) / 12 == pytest.approx(result["eval/top1"])
+  for protocol, scales in (("ten_crop", ()), ("dense", (24, 32))):
+    config.eval_protocol, config.eval_scales = protocol, scales
+    exp = train.Experiment(config, train=False)
+    assert exp.input_shape == (24, 24, 3)
+    batch = next(pipeline.eval_batches(exp.eval_source, 8, preprocess=exp.eval_protocol.preprocess,
+                                       workers=2))
+    # 10-crop views come from the central 32x32 square; dense takes it at each scale.
+    shapes = ([(8, 32, 32, 3)] if protocol == "ten_crop" else [(8, 24, 24, 3), (8, 32, 32, 3)])
+    images = batch["image"] if protocol == "dense" else (batch["image"],)
+    assert [im.shape for im in images] == shapes
+    out = exp.evaluate(exp.init_state())
+    assert out["eval/count"] == 12 and np.isfinite(out["eval/loss"]), protocol
+
+
+def test_bench_input_reports_the_streaming_rates(stream_dir, capsys):
+  bench_input.main(["--config", "configs/resnet18.py", "--dataset", DATASET, "--data_dir",
+                    stream_dir, "--workers", "1", "2", "--batch", "8", "--batches", "2",
+                    "--rounds", "1", "--json"])
+  rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  assert [(r["workers"], r["output"], r["batch"]) for r in rows] == \
+      [(1, "224x224x3", 8), (2, "224x224x3", 8)]
+  assert all(r[k] > 0 for r in rows for k in ("decode_img_s", "decode_preprocess_img_s",
+                                              "eval_img_s"))
