@@ -19,7 +19,8 @@ ARMS = [
         paper="baseline"),
     Arm("AlexNet, LRN", "configs/alexnet.py:small", baseline="AlexNet, no LRN",
         paper="-1.4 top-1, -1.2 top-5 (ILSVRC)"),
-    Arm("VGG-A", "configs/vgg11.py:small", {"num_epochs": 4.0}, paper="29.6 / 10.4"),
+    Arm("VGG-A", "configs/vgg11.py:small", {"num_epochs": 4.0}, baseline="VGG-A",
+        paper="29.6 / 10.4"),
     Arm("VGG-A-LRN", "configs/vgg11_lrn.py:small", {"num_epochs": 4.0}, baseline="VGG-A",
         paper="29.7 / 10.5"),
 ]

@@ -31,7 +31,9 @@ class Arm:
   config: str
   overrides: dict = dataclasses.field(default_factory=dict)
   paper: str = ""  # The paper's number or claim for this arm, for the table.
-  baseline: str = ""  # The arm this one is compared with (default: the study's first).
+  # The arm this one is compared with (default: the study's first); its own name makes it the
+  # head of a second group, compared with none.
+  baseline: str = ""
 
   @property
   def slug(self) -> str:
