@@ -40,6 +40,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 
 class ConvSpec(NamedTuple):
@@ -173,8 +174,8 @@ class AlexNet(nn.Module):
     # A 2x2/2 window over an odd size leaves the last row out (pad -1): crop it rather than
     # pad negatively, which reduce_window's gradient does not take.
     x = x[:, :x.shape[1] + min(pad_h, 0), :x.shape[2] + min(pad_w, 0)]
-    return nn.max_pool(x, (self.pool_window,) * 2, (2, 2),
-                       padding=((0, max(pad_h, 0)), (0, max(pad_w, 0))))
+    return pool_lib.select(self.conv_impl)(x, (self.pool_window,) * 2, (2, 2),
+                                           padding=((0, max(pad_h, 0)), (0, max(pad_w, 0))))
 
   @nn.compact
   def __call__(self, x, *, train: bool):

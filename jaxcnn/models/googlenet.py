@@ -15,6 +15,7 @@ import flax.linen as nn
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "M" = max pool 3x3/2.
 TABLE1 = (
@@ -79,7 +80,7 @@ class Inception(nn.Module):
     conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype,
                              conv_impl=self.conv_impl)
     k5 = self.branch5x5_kernel
-    pool = nn.max_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
+    pool = pool_lib.select(self.conv_impl)(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
     b1 = conv(n1x1, 1, name="b1x1")(x, train=train)
     if self.naive:
       b3 = conv(n3x3, 3, name="b3x3")(x, train=train)
@@ -196,20 +197,22 @@ class GoogLeNet(nn.Module):
       std = jnp.array([0.229, 0.224, 0.225], dtype)
       x = x * (std / 0.5) + (mean - 0.5) / 0.5
     windows = iter(self._pool_windows())
+    max_pool = functools.partial(layers.max_pool_ceil,
+                                 pool_fn=pool_lib.select(self.conv_impl))
     # Caffe's LRN (bvlc_googlenet): size 5, alpha 1e-4 divided by size, beta 0.75, k 1.
     lrn = layers.LRN(size=5, k=1.0, alpha=1e-4 / 5, beta=0.75) if self.lrn else (lambda y: y)
 
     x = conv(w(64), 7, 2, name="conv1")(x, train=train)
-    x = lrn(layers.max_pool_ceil(x, next(windows), 2))
+    x = lrn(max_pool(x, next(windows), 2))
     x = conv(w(64), 1, name="conv2_reduce")(x, train=train)
     x = conv(w(192), 3, name="conv2")(x, train=train)
-    x = layers.max_pool_ceil(lrn(x), next(windows), 2)
+    x = max_pool(lrn(x), next(windows), 2)
 
     run_aux = train and self.aux_logits
     aux = []
     for block in self.blocks:
       if block == "M":
-        x = layers.max_pool_ceil(x, next(windows), 2)
+        x = max_pool(x, next(windows), 2)
         continue
       name, widths = block
       x = Inception(tuple(w(c) for c in widths), naive=self.inception == "naive",

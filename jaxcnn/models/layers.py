@@ -57,9 +57,12 @@ def _ceil_pads(x: jax.Array, window: int, stride: int):
           for s in x.shape[1:3]]
 
 
-def max_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:
-  """Max pooling with Caffe's ceil rounding (torch's ceil_mode=True), e.g. 32 -> 16 for 3x3/2."""
-  return nn.max_pool(x, (window, window), (stride, stride), padding=_ceil_pads(x, window, stride))
+def max_pool_ceil(x: jax.Array, window: int, stride: int, pool_fn=nn.max_pool) -> jax.Array:
+  """Max pooling with Caffe's ceil rounding (torch's ceil_mode=True), e.g. 32 -> 16 for 3x3/2.
+
+  ``pool_fn``: a max pooling with nn.max_pool's signature (jaxcnn.models.pool.select).
+  """
+  return pool_fn(x, (window, window), (stride, stride), padding=_ceil_pads(x, window, stride))
 
 
 def avg_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:

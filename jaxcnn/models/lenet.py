@@ -17,6 +17,7 @@ import flax.linen as nn
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 # Table I: the S2 maps that feed each C3 map.
 C3_TABLE = (
@@ -169,10 +170,11 @@ class LeNet5Modern(nn.Module):
     pad = 2 if x.shape[1] < 32 else 0
     conv = functools.partial(nn.Conv, dtype=dtype,
                              conv_general_dilated=conv_lib.select(self.conv_impl))
+    max_pool = pool_lib.select(self.conv_impl)
     x = conv(w(6), (5, 5), padding=pad, name="c1")(x)
-    x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+    x = max_pool(nn.relu(x), (2, 2), (2, 2))
     x = conv(w(16), (5, 5), padding="VALID", name="c3")(x)
-    x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+    x = max_pool(nn.relu(x), (2, 2), (2, 2))
     x = x.reshape(x.shape[0], -1)
     x = nn.relu(nn.Dense(w(120), dtype=dtype, name="c5")(x))
     x = nn.relu(nn.Dense(w(84), dtype=dtype, name="f6")(x))

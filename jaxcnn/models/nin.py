@@ -15,6 +15,7 @@ import flax.linen as nn
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 # Per block: the spatial conv (maps, kernel), the two 1x1 convs, then the pooling after it.
 # The last block's final 1x1 conv has num_classes maps ("C") when the head is GAP.
@@ -68,8 +69,10 @@ class NiN(nn.Module):
         x = nn.relu(conv(m, (1, 1), name=f"cccp{2 * b + i + 1}")(x))
       if pool is not None:
         # 3x3/2 with Caffe's ceil rounding: 32 -> 16 -> 8.
-        pool_fn = layers.max_pool_ceil if pool == "max" else layers.avg_pool_ceil
-        x = pool_fn(x, 3, 2)
+        if pool == "max":
+          x = layers.max_pool_ceil(x, 3, 2, pool_fn=pool_lib.select(self.conv_impl))
+        else:
+          x = layers.avg_pool_ceil(x, 3, 2)
       if not last_block:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.head == "gap":

@@ -14,6 +14,7 @@ import flax.linen as nn
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 # Table 1: blocks per stage. CIFAR (Sec. 4.2): depth 6n + 2 with n blocks in each of 3 stages.
 IMAGENET_STAGES = {
@@ -140,7 +141,7 @@ class ResNet(nn.Module):
                      name="bn1")(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
-      x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+      x = pool_lib.select(self.conv_impl)(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     for i, (blocks, features) in enumerate(zip(self.stage_sizes, self.stage_widths)):
       for j in range(blocks):
         x = Block(w(features), stride=2 if i > 0 and j == 0 else 1, bottleneck=self.bottleneck,

@@ -26,6 +26,7 @@ import flax.linen as nn
 
 from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
+from jaxcnn.models import pool as pool_lib
 
 # Table 1. C adds 1x1 convs at the end of blocks 3-5; A-LRN normalises after the first conv.
 CONFIGS = {
@@ -141,7 +142,7 @@ class VGG(nn.Module):
     n_lrn = 0
     for entry in self.spec:
       if entry == "M":
-        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = pool_lib.select(self.conv_impl)(x, (2, 2), (2, 2))
       elif entry == "LRN":
         n_lrn += 1
         x = layers.LRN(size=5, k=2.0, alpha=1e-4, beta=0.75, name=f"lrn{n_lrn}")(x)
