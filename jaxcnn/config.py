@@ -11,7 +11,9 @@ def base_config() -> ConfigDict:
   c.model_kwargs = ConfigDict()  # Constructor fields (paper ablation switches).
   c.width = 1.0
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
-  c.conv_impl = "auto"  # jaxcnn.models.conv: "auto" (fast on CPU, native elsewhere) | native | fast
+  # Convolutions and max pooling: jaxcnn.models.conv and .pool on "auto" (on CPU; XLA's own
+  # elsewhere) or "fast"; XLA's own everywhere on "native".
+  c.conv_impl = "auto"
   c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
   # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.convert import) whose weights
   # start a new run; a classifier head of another class count is re-initialised.
