@@ -9,7 +9,9 @@ Measured on XLA:CPU (jax 0.10.2, 2-core EPYC; see benchmarks/RESULTS.md), per op
     gains nothing;
   * grouped convs: the native weight gradient (a ``batch_group_count`` conv) is 30x slower
     than its forward (980 ms against 29 ms for AlexNet-like 5x5 96->128 maps, 2 groups,
-    16x16, batch 64); one dense weight gradient per group matches the forward;
+    16x16, batch 64); one dense weight gradient per group matches the forward. The native
+    input gradient was the slowest op of the small AlexNet's step too (23.5 of ~100 ms for
+    conv2), and one dense input gradient per group is again faster;
   * 1x1 convs: one matmul is 2-4x faster than the conv, mostly in the weight gradient;
   * strided convs over few input maps (AlexNet's 11x11/4 on RGB): an im2col matmul forward
     is ~1.8x faster than the native conv.
@@ -27,7 +29,7 @@ from jax import lax
 IMPLS = ("auto", "native", "fast")
 _NHWC = ("NHWC", "HWIO", "NHWC")
 # Above this many products per output pixel an im2col matrix costs more than it saves.
-_IM2COL_MAX_DEPTH = 512
+_IM2COL_MAX_DEPTH = 0
 # Dense weight gradients are summed over batch slices of about this many output pixels, in at
 # most this many slices.
 _DW_CHUNK_ROWS = 1024
@@ -118,16 +120,20 @@ def _weight_grad(x, w, dy, strides, pads, precision):
 def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
   x, w = residuals
   impl = _pointwise if w.shape[:2] == (1, 1) else _native
-  _, vjp_x = jax.vjp(lambda x: impl(x, w, strides, pads, groups, precision), x)
-  (dx,) = vjp_x(dy)
   if impl is _native:
-    # XLA:CPU's grouped weight gradient is slow; G dense ones are not.
+    # XLA:CPU's grouped gradients are slow; G dense ones are not.
     cin, out = w.shape[2], w.shape[3] // groups
-    dw = jnp.concatenate(
-        [_weight_grad(x[..., g * cin:(g + 1) * cin], w[..., g * out:(g + 1) * out],
-                      dy[..., g * out:(g + 1) * out], strides, pads, precision)
-         for g in range(groups)], axis=-1)
+    xs = [x[..., g * cin:(g + 1) * cin] for g in range(groups)]
+    ws = [w[..., g * out:(g + 1) * out] for g in range(groups)]
+    dys = [dy[..., g * out:(g + 1) * out] for g in range(groups)]
+    dx = jnp.concatenate(
+        [jax.vjp(lambda x: _native(x, wg, strides, pads, 1, precision), xg)[1](dyg)[0]
+         for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
+    dw = jnp.concatenate([_weight_grad(xg, wg, dyg, strides, pads, precision)
+                          for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
   else:
+    _, vjp_x = jax.vjp(lambda x: impl(x, w, strides, pads, groups, precision), x)
+    (dx,) = vjp_x(dy)
     _, vjp_w = jax.vjp(lambda w: impl(x, w, strides, pads, groups, precision), w)
     (dw,) = vjp_w(dy)
   return dx, dw
