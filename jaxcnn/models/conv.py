@@ -29,7 +29,7 @@ from jax import lax
 IMPLS = ("auto", "native", "fast")
 _NHWC = ("NHWC", "HWIO", "NHWC")
 # Above this many products per output pixel an im2col matrix costs more than it saves.
-_IM2COL_MAX_DEPTH = 0
+_IM2COL_MAX_DEPTH = 512
 # Dense weight gradients are summed over batch slices of about this many output pixels, in at
 # most this many slices.
 _DW_CHUNK_ROWS = 1024
