@@ -31,6 +31,9 @@ CASES = {
     # Large enough for the weight gradient to be summed over batch slices (see below).
     "3x3_batch_sliced": (12, 16, 4, 8, 3, 1, ((1, 1), (1, 1)), 1),
     "grouped_3x3_batch_sliced": (8, 16, 4, 6, 3, 1, "SAME", 2),
+    # Output maps of <= 4 pixels: im2col matmuls forward and backward.
+    "3x3_tiny_maps": (6, 2, 8, 6, 3, 1, ((1, 1), (1, 1)), 1),
+    "3x3_stride2_tiny_maps": (4, 4, 5, 7, 3, 2, ((1, 1), (1, 1)), 1),
 }
 
 
