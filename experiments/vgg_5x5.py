@@ -18,3 +18,9 @@ ARMS = [
         paper="+7 top-1"),
 ]
 COLUMNS = ("top1", "top5", "params", "macs")
+NOTES = """
+Two runs were interrupted and resumed from their checkpoints (B 3x3 seed 1, B 5x5 seed 0):
+their wall times cover only the resumed part, so the total above is short of a full sitting.
+The runs span several commits of the CPU convolution and pooling code; those compute the same
+values up to float summation order (each record holds its commit).
+"""
