@@ -83,16 +83,18 @@ def _im2col(x, w, strides, pads, groups, precision):
   return jnp.dot(patches, w.reshape(kh * kw * c, out), precision=precision)
 
 
-def _output_pixels(x_shape, w_shape, strides, pads) -> int:
-  return math.prod((x_shape[1 + d] + sum(pads[d]) - w_shape[d]) // strides[d] + 1
-                   for d in range(2))
+def _tiny_maps(x_shape, w_shape, strides, pads, groups) -> bool:
+  """A dense conv whose output maps have at most _IM2COL_MAX_PIXELS pixels."""
+  pixels = math.prod((x_shape[1 + d] + sum(pads[d]) - w_shape[d]) // strides[d] + 1
+                     for d in range(2))
+  return groups == 1 and pixels <= _IM2COL_MAX_PIXELS
 
 
 def _forward_impl(x_shape, w_shape, strides, pads, groups):
   kh, kw, cin, _ = w_shape
   if kh == kw == 1:
     return _pointwise
-  if groups == 1 and _output_pixels(x_shape, w_shape, strides, pads) <= _IM2COL_MAX_PIXELS:
+  if _tiny_maps(x_shape, w_shape, strides, pads, groups):
     return _im2col
   if groups == 1 and max(strides) > 1 and kh * kw * cin <= _IM2COL_MAX_DEPTH:
     return _im2col
@@ -136,7 +138,7 @@ def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
   x, w = residuals
   if w.shape[:2] == (1, 1):
     impl = _pointwise
-  elif groups == 1 and _output_pixels(x.shape, w.shape, strides, pads) <= _IM2COL_MAX_PIXELS:
+  elif _tiny_maps(x.shape, w.shape, strides, pads, groups):
     impl = _im2col
   else:
     impl = _native
