@@ -17,11 +17,13 @@ def test_json_result_for_a_tiny_lenet(capsys):
               "matmul_peak_gflop_s"):
     assert result[key] > 0, key
   assert result["jax_img_s_min"] <= result["jax_img_s"] <= result["jax_img_s_max"]
-  assert result["ratio"] == pytest.approx(result["jax_img_s"] / result["torch_img_s"], rel=0.02)
+  # Ratios are printed to 2 decimals (headroom to 1), rates to 0.1 img/s: compare to that precision.
+  assert result["ratio"] == pytest.approx(result["jax_img_s"] / result["torch_img_s"],
+                                          rel=0.01, abs=0.0051)
   assert result["versus_native"] == pytest.approx(result["jax_img_s"] / result["native_img_s"],
-                                                  rel=0.02)
+                                                  rel=0.01, abs=0.0051)
   assert result["headroom"] == pytest.approx(result["pipeline_img_s"] / result["jax_img_s"],
-                                             rel=0.02)
+                                             rel=0.01, abs=0.051)
   # Achieved FLOP/s is a fraction of what a large matmul reaches on the same device.
   assert 0 < result["peak_fraction"] < 1
 
