@@ -34,6 +34,10 @@ CASES = {
     # Output maps of <= 4 pixels: im2col matmuls forward and backward.
     "3x3_tiny_maps": (6, 2, 8, 6, 3, 1, ((1, 1), (1, 1)), 1),
     "3x3_stride2_tiny_maps": (4, 4, 5, 7, 3, 2, ((1, 1), (1, 1)), 1),
+    # Fewer than 8 input maps (per group): the input gradient is a matmul per kernel tap
+    # added back into place (so are 5x5_same, 11x11_stride4, 3x3_stride2_asym, grouped_5x5).
+    "5x5_valid_few_maps": (4, 14, 6, 16, 5, 1, "VALID", 1),
+    "3x3_stride2_ragged": (2, 10, 5, 6, 3, 2, "VALID", 1),
 }
 
 
