@@ -13,8 +13,11 @@ Measured on XLA:CPU (jax 0.10.2, 2-core EPYC; see benchmarks/RESULTS.md), per op
     input gradient was the slowest op of the small AlexNet's step too (23.5 of ~100 ms for
     conv2), and one dense input gradient per group is again faster;
   * 1x1 convs: one matmul is 2-4x faster than the conv, mostly in the weight gradient;
-  * strided convs over few input maps (AlexNet's 11x11/4 on RGB): an im2col matmul forward
-    is ~1.8x faster than the native conv;
+  * strided convs over few input maps: an im2col matmul forward beat the native conv for
+    AlexNet's 11x11/4 on RGB with few output maps (67x67 -> 24 maps at batch 128: 45 against
+    87-106 ms), but not with a single input map (the small variants on Fashion-MNIST: 11x11/4
+    -> 24 maps 6.6 against 1.6 ms, GoogLeNet's 7x7/2 -> 16 maps 28 against 8 ms) nor with
+    64 or more output maps (ResNet's 224x224 RGB stem at batch 32: 337 against 143 ms);
   * convs with tiny output maps (VGG's last block at 2x2 on 32x32 inputs): XLA:CPU's native
     gradients took ~18 ms each for 128 -> 128 maps at batch 128 (~8 GFLOP/s); as im2col
     matmuls, forward and both gradients, the small VGG-11 trained 1.7x faster;
@@ -36,8 +39,12 @@ from jax import lax
 
 IMPLS = ("auto", "native", "fast")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-# Above this many products per output pixel an im2col matrix costs more than it saves.
+# Strided convs are im2col matmuls in the forward pass only with at most this many products per
+# output pixel, at least this many input maps and fewer than this many output maps (see the
+# module doc: outside these the native conv was faster).
 _IM2COL_MAX_DEPTH = 512
+_IM2COL_MIN_MAPS = 2
+_IM2COL_MAX_OUT = 64
 # Dense convs whose output maps have at most this many pixels (VGG's last block on small
 # inputs) are im2col matmuls in the forward pass and both gradients.
 _IM2COL_MAX_PIXELS = 4
@@ -98,12 +105,13 @@ def _tiny_maps(x_shape, w_shape, strides, pads, groups) -> bool:
 
 
 def _forward_impl(x_shape, w_shape, strides, pads, groups):
-  kh, kw, cin, _ = w_shape
+  kh, kw, cin, out = w_shape
   if kh == kw == 1:
     return _pointwise
   if _tiny_maps(x_shape, w_shape, strides, pads, groups):
     return _im2col
-  if groups == 1 and max(strides) > 1 and kh * kw * cin <= _IM2COL_MAX_DEPTH:
+  if (groups == 1 and max(strides) > 1 and kh * kw * cin <= _IM2COL_MAX_DEPTH
+      and _IM2COL_MIN_MAPS <= cin and out < _IM2COL_MAX_OUT):
     return _im2col
   return _native
 
