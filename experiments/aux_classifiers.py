@@ -25,4 +25,4 @@ ARMS = [
         paper="—"),
 ]
 COLUMNS = ("top1", "top5")
-CURVES = ("grad_norm/conv1",)
+CURVES = ("train/grad_norm/conv1",)

@@ -1,6 +1,7 @@
 """Runs an ablation study: every arm x seed, then its table, CSV and learning curves.
 
-  python -m experiments.run experiments/lrn.py [--summarize_only] [--workdir_root=runs/experiments]
+  python -m experiments.run experiments/lrn.py [--summarize_only] [--refresh_curves]
+      [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds; see
 experiments/README.md. Each finished run leaves a small JSON record under
@@ -89,10 +90,38 @@ def record_path(study: str, arm: Arm, seed: int) -> str:
   return os.path.join(RESULTS, study, f"{arm.slug}-seed{seed}.json")
 
 
+def run_workdir(workdir_root: str, study: str, arm: Arm, seed: int) -> str:
+  return os.path.join(workdir_root, study, arm.slug, f"seed{seed}")
+
+
+def _write_record(study: str, arm: Arm, seed: int, record: dict) -> None:
+  """Writes the record whole or not at all."""
+  os.makedirs(os.path.dirname(record_path(study, arm, seed)), exist_ok=True)
+  tmp = record_path(study, arm, seed) + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=1)
+  os.replace(tmp, record_path(study, arm, seed))
+
+
+def refresh_curves(study_name: str, study, workdir_root: str) -> int:
+  """Re-reads the curves of finished runs whose workdirs are here; returns how many."""
+  done = 0
+  for arm in study.ARMS:
+    for seed in study.SEEDS:
+      path = record_path(study_name, arm, seed)
+      metrics = os.path.join(run_workdir(workdir_root, study_name, arm, seed), "metrics.jsonl")
+      if os.path.exists(path) and os.path.exists(metrics):
+        record = json.load(open(path))
+        record["curve"] = _curves(os.path.dirname(metrics))
+        _write_record(study_name, arm, seed, record)
+        done += 1
+  return done
+
+
 def _curves(workdir: str) -> list[dict]:
   """The logged rows of metrics.jsonl, less the per-run bookkeeping."""
-  keep = re.compile(r"^(step|train/(loss|top1|grad_norm|learning_rate)|eval/(top1|top5|loss)|"
-                    r"grad_norm/.*)$")
+  keep = re.compile(r"^(step|train/(loss|top1|grad_norm(/.+)?|learning_rate)|"
+                    r"eval/(top1|top5|loss))$")
   rows = []
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     for line in f:
@@ -117,7 +146,7 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
   from jaxcnn.data import sources
 
   config = build_config(arm, seed)
-  workdir = os.path.join(workdir_root, study, arm.slug, f"seed{seed}")
+  workdir = run_workdir(workdir_root, study, arm, seed)
   print(f"== {study}: {arm.name}, seed {seed} -> {workdir}", flush=True)
   resumed = os.path.exists(os.path.join(workdir, "checkpoints"))
   start = time.perf_counter()
@@ -152,11 +181,7 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
-  os.makedirs(os.path.dirname(record_path(study, arm, seed)), exist_ok=True)
-  tmp = record_path(study, arm, seed) + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(tmp, record_path(study, arm, seed))
+  _write_record(study, arm, seed, record)
   return record
 
 
@@ -300,18 +325,25 @@ def _plot(study_name, study, records):
   fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
   for ax, (key, label) in zip(axes[0], keys):
     for arm, rs in records.items():
-      steps = [row["step"] for row in rs[0]["curve"] if key in row]
-      runs = [[row[key] for row in r["curve"] if key in row] for r in rs]
-      n = min(len(x) for x in runs)
+      # Seeds are averaged at the steps all of them logged: a resumed run also logs where it
+      # was stopped, so the k-th logged point is not the same step in every run.
+      # Training metrics are means over a logging window; the short windows closed early at
+      # an evaluation or checkpoint are left out (a few steps' mean is mostly noise).
+      by_step = [{row["step"]: row[key] for row in r["curve"] if key in row
+                  and (not key.startswith("train/")
+                       or row["step"] % r["config_values"]["log_every_steps"] == 0)}
+                 for r in rs]
+      steps = sorted(set.intersection(*(set(b) for b in by_step)))
+      n = len(steps)
       if n == 0:
         continue
-      values = np.array([x[:n] for x in runs])
+      values = np.array([[b[step] for step in steps] for b in by_step])
       if key.endswith("top1"):
         values = 100 * (1 - values)
-      epochs = np.array(steps[:n]) / rs[0]["steps_per_epoch"]
+      epochs = np.array(steps) / rs[0]["steps_per_epoch"]
       mean = values.mean(0)
       line, = ax.plot(epochs, mean, label=arm, marker="o" if n <= 20 else None, markersize=3)
-      if len(runs) > 1:
+      if len(rs) > 1:
         ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel(label)
@@ -333,6 +365,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("study", help="experiments/<study>.py")
   parser.add_argument("--summarize_only", action="store_true",
                       help="only rewrite the table, CSV and plot from the records")
+  parser.add_argument("--refresh_curves", action="store_true",
+                      help="re-read the learning curves of finished runs from their workdirs "
+                           "(where they are on this machine) into their records")
   parser.add_argument("--workdir_root", default=os.path.join(REPO, "runs", "experiments"))
   parser.add_argument("--results_dir", default=RESULTS,
                       help="where records, tables and plots go (default: experiments/results)")
@@ -342,6 +377,8 @@ def main(argv: list[str]) -> int:
     parser.error(f"no study file {args.study}")
   name = os.path.splitext(os.path.basename(args.study))[0]
   study = load_module(args.study, "study_" + name)
+  if args.refresh_curves:
+    print(f"Curves re-read for {refresh_curves(name, study, args.workdir_root)} runs.")
   missing = [(arm, s) for arm in study.ARMS for s in study.SEEDS
              if not os.path.exists(record_path(name, arm, s))]
   if not args.summarize_only:

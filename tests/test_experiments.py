@@ -17,12 +17,13 @@ CLAIM = "A wider LeNet-5 is better."
 SCALE = "The synthetic test data, 8 steps."
 SEEDS = (0, 1)
 _RUN = {{"data_dir": {data_dir!r}, "num_train_steps": 8, "batch_size": 32, "log_every_steps": 2,
-        "eval_every_epochs": 100.0}}
+        "eval_every_epochs": 100.0, "log_layer_grad_norms": True}}
 ARMS = [
     Arm("narrow", "configs/lenet5.py:tiny", {{**_RUN, "width": 0.25}}, paper="baseline"),
     Arm("wide", "configs/lenet5.py:tiny", {{**_RUN, "width": 1.0}}, paper="better"),
 ]
 COLUMNS = ("top1", "top5", "train_error", "gap", "steps_to_25", "params", "macs")
+CURVES = ("train/grad_norm/c1",)
 '''
 
 
@@ -42,6 +43,8 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert "--config.width=0.25" in record["command"] and "--config.seed=0" in record["command"]
   assert 0 <= record["top1"] <= record["top5"] <= 1 and 0 <= record["train_top1"] <= 1
   assert [row["step"] for row in record["curve"] if "train/loss" in row] == [2, 4, 6, 8]
+  # A study's extra curves (here the first layer's gradient norm) are kept in the record.
+  assert [row["step"] for row in record["curve"] if "train/grad_norm/c1" in row] == [2, 4, 6, 8]
 
   table = (results / "width.md").read_text()
   assert "| narrow | 2 |" in table and "| wide | 2 |" in table and "vs narrow (t = " in table
@@ -53,6 +56,12 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   monkeypatch.setattr("jaxcnn.train.train_and_evaluate",
                       lambda *a, **k: pytest.fail("retrained a finished run"))
   assert run.main(argv) == 0
+
+  # Curves re-read from the workdirs into records that lack them, without training.
+  stripped = {**record, "curve": []}
+  json.dump(stripped, open(records[0], "w"))
+  assert run.main(argv + ["--refresh_curves", "--summarize_only"]) == 0
+  assert json.load(open(records[0]))["curve"] == record["curve"]
 
 
 def test_mean_std_and_welch_t():
