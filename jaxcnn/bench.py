@@ -10,7 +10,8 @@ them, else the growth of the process's peak RSS), achieved FLOP/s (paper-style m
 from jaxcnn.summary, x2 for FLOPs, x3 for a training step) as a fraction of the matmul rate
 measured here, and the input pipeline's images/s alone, as headroom over the train step.
 With ``--reference=torch`` the same architecture is trained in PyTorch in this process,
-alternating rounds of jax and torch steps so that both see the same machine load;
+alternating rounds of jax and torch steps so that both see the same machine load (each turn
+starts with a few untimed steps: the steady back-to-back rate is what training gets);
 ``--versus_native`` alternates in the same way with ``conv_impl=native``.
 Synthetic data: the steps are ``train.Experiment``'s, built without a dataset.
 """
@@ -108,6 +109,20 @@ def _timed(fn) -> float:
   return time.perf_counter() - t
 
 
+# Untimed steps at the start of each framework's turn in a round. Training runs its steps back
+# to back; after the other framework's turn the worker threads have gone idle and the first
+# steps run slowly (measured: LeNet-5's jax step took 11 ms for 3 steps after a 0.3 s pause,
+# 6.4 ms back to back), so timing them would measure the alternation, not the training.
+_TURN_WARMUP = 3
+
+
+def _turn(step, n: int) -> list[float]:
+  """One framework's turn in a round: untimed steps to get going, then n timed steps."""
+  for _ in range(_TURN_WARMUP):
+    step()
+  return [_timed(step) for _ in range(n)]
+
+
 def _peak_memory(before_rss_kb: int) -> tuple[float, str]:
   stats = jax.devices()[0].memory_stats() or {}
   if "peak_bytes_in_use" in stats:
@@ -192,11 +207,11 @@ def run(args) -> dict:
   jax_times, torch_times, native_times = [], [], []
   per_round = max(1, args.steps // args.rounds)
   for _ in range(args.rounds):
-    jax_times += [_timed(case.train_step) for _ in range(per_round)]
+    jax_times += _turn(case.train_step, per_round)
     if torch_case:
-      torch_times += [_timed(torch_case.train_step) for _ in range(per_round)]
+      torch_times += _turn(torch_case.train_step, per_round)
     if native_case:
-      native_times += [_timed(native_case.train_step) for _ in range(per_round)]
+      native_times += _turn(native_case.train_step, per_round)
   case.eval_step()
   eval_times = [_timed(case.eval_step) for _ in range(per_round)]
   memory_mb, memory_kind = _peak_memory(rss_before)
