@@ -19,8 +19,10 @@ Variants (``--config=configs/alexnet.py:VARIANT``):
   small    Fashion-MNIST at width 0.25 (24-64-96-96-64 maps, FC 1024), 67x67 random crops
            of images rescaled to 76, flips, PCA noise 0.1, He initialisation with zero
            biases (from the paper's N(0, 0.01^2) a network this narrow does not start to
-           learn within an epoch); 10 epochs of batch 128, lr 0.01 with cosine decay. Result and time: see
-           experiments/results.
+           learn within an epoch); 10 epochs of batch 128, lr 0.01 with cosine decay.
+           Measured: 15.4 +- 1.2% top-1 error over 3 seeds (the LRN arm of
+           experiments/results/lrn.md), 5-10 min per run on the 2-core CPU with other
+           jobs sharing it.
 """
 
 from jaxcnn import recipes
