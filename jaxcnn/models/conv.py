@@ -52,8 +52,8 @@ _IM2COL_MAX_PIXELS = 4
 # most this many slices.
 _DW_CHUNK_ROWS = 1024
 _DW_MAX_CHUNKS = 8
-# Input gradients with fewer maps than this (LeNet's C3 has 6) are the im2col matmul's
-# transpose: XLA:CPU's convolution with so few output channels is slow.
+# Input gradients with fewer maps than this (LeNet's C3 has 6) are one matmul per kernel tap
+# (_col2im_input_grad): XLA:CPU's convolution with so few output channels is slow.
 _COL2IM_MAX_MAPS = 8
 
 
