@@ -12,6 +12,11 @@ SCALE = """
 Fashion-MNIST; GoogLeNet at width 0.25 on 64x64 crops, 4 epochs (configs/googlenet.py:small);
 the FC arm flattens the last inception block's maps into the classifier.
 """
+NOTES = """
+The run "FC head", seed 1 was paused (SIGSTOP) for about 10 minutes while CPU benchmarks
+ran: its recorded wall time, 882 s, includes the pause (the other five runs took 283-312 s),
+and so does the study's total. Its result is unaffected.
+"""
 SEEDS = (0, 1, 2)
 ARMS = [
     Arm("FC head", "configs/googlenet.py:small", {"num_epochs": 4.0, "model_kwargs.head": "fc"},
