@@ -169,7 +169,9 @@ def _col2im_input_grad(x_shape, w, dy, strides, pads, precision):
       acc = lax.dynamic_update_slice(acc, lax.dynamic_slice(acc, at, tap.shape) + tap, at)
     return acc
 
-  dx = lax.fori_loop(0, kh, add_row, jnp.zeros((n, hp, wp, c), dy.dtype))
+  # The first row outside the loop: the carry then has dy's type, which inside shard_map
+  # (AlexNet's towers) includes the mesh axes it varies over, as a fresh zeros would not.
+  dx = lax.fori_loop(1, kh, add_row, add_row(0, jnp.zeros((n, hp, wp, c), dy.dtype)))
   return dx[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd]
 
 
