@@ -4,6 +4,9 @@ A split that fits in memory with images of one shape (MNIST, Fashion-MNIST, CIFA
 decoded once into arrays (``ArraySource``); the step-k batch is then one vectorised gather.
 Anything else (ImageNet's 1.28M JPEGs of varying size) stays in its array_record files and
 is read and decoded only where a batch asks for it (``StreamSource``).
+
+TFDS is imported where a dataset is looked up, not with this module: the array sources and
+everything that trains on synthetic batches (the benchmarks) run without it.
 """
 
 import dataclasses
@@ -12,9 +15,7 @@ import os
 
 from absl import logging
 import numpy as np
-import tensorflow_datasets as tfds
 
-from jaxcnn.data import builders
 from jaxcnn.errors import UserError
 
 
@@ -75,6 +76,8 @@ class Dataset:
 def _fashion_mnist_builder(data_dir):
   # TFDS's own fashion_mnist, when someone with network access prepared it. (The
   # directory test avoids TFDS's warning about probing a folder that is absent.)
+  import tensorflow_datasets as tfds
+  from jaxcnn.data import builders
   if os.path.isdir(os.path.join(data_dir or tfds.core.constants.DATA_DIR, "fashion_mnist")):
     official = tfds.builder("fashion_mnist", data_dir=data_dir)
     if official.is_prepared():
@@ -107,6 +110,8 @@ class Metadata:
 
 def metadata(name: str, data_dir: str | None = None) -> Metadata:
   """A dataset's classes and image shape from its TFDS info, without reading or preparing it."""
+  import tensorflow_datasets as tfds
+  from jaxcnn.data import builders
   if data_dir:
     data_dir = os.path.expanduser(data_dir)
   if name == "fashion_mnist":
@@ -126,6 +131,7 @@ def metadata(name: str, data_dir: str | None = None) -> Metadata:
 
 def get_builder(name: str, data_dir: str | None = None):
   """Returns a prepared TFDS builder, preparing it when TFDS can."""
+  import tensorflow_datasets as tfds
   if name == "fashion_mnist":
     return _fashion_mnist_builder(data_dir)
   try:
@@ -159,6 +165,7 @@ def get_builder(name: str, data_dir: str | None = None):
 def cache_path(name: str, split: str, data_dir: str | None, what: str) -> str:
   """Where statistics derived from a split (``what``, e.g. "colour_pca.npz") are kept: beside
   the TFDS data, under jaxcnn_cache/."""
+  import tensorflow_datasets as tfds
   root = os.path.expanduser(data_dir) if data_dir else tfds.core.constants.DATA_DIR
   key = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{name}-{split}")
   return os.path.join(root, "jaxcnn_cache", f"{key}-{what}")
