@@ -38,6 +38,11 @@ CASES = {
     # added back into place (so are 5x5_same, 11x11_stride4, 3x3_stride2_asym, grouped_5x5).
     "5x5_valid_few_maps": (4, 14, 6, 16, 5, 1, "VALID", 1),
     "3x3_stride2_ragged": (2, 10, 5, 6, 3, 2, "VALID", 1),
+    # Stride 1, output maps of >= 1,024 pixels over >= 16 maps: the weight gradient as im2col
+    # matmuls summed in a scan over slices of the batch (an odd batch: slices of one image).
+    "3x3_scanned_weight_grad": (8, 32, 16, 8, 3, 1, ((1, 1), (1, 1)), 1),
+    "3x3_scanned_weight_grad_odd_batch": (3, 33, 16, 4, 3, 1, ((0, 2), (1, 0)), 1),
+    "grouped_3x3_scanned_weight_grad": (4, 32, 32, 8, 3, 1, "SAME", 2),
 }
 
 
