@@ -25,7 +25,7 @@ Measured on XLA:CPU (jax 0.10.2, 2-core EPYC; see benchmarks/RESULTS.md), per op
     matmuls over slices of 2 images, summed in a scan, keep each slice's patch matrix in
     cache: 125 against 150 ms for the batch-sliced native gradient (batch 128), and the
     ResNet-18 CIFAR step 3.18 -> 3.08 s. The native weight gradient inside a loop body ran
-    20x slower. Mapping the forward conv over slices of the batch was 10-20% faster alone
+    17x slower. Mapping the forward conv over slices of the batch was 10-20% faster alone
     but slower inside the networks (the small VGG-11's step 70 -> 84 ms), so it is not used;
   * input gradients with few maps (LeNet-5's C3: 16 -> 6 maps, 5x5): XLA:CPU's convolution
     with 6 output channels is slow; one matmul per kernel row, its taps added into place in
@@ -174,7 +174,7 @@ def _scanned_weight_grad(x, w, dy, pads, precision):
 
   Per slice of _DW_SCAN_CHUNK images the patch matrix stays in cache; over the whole batch
   (or in XLA:CPU's native weight gradient) it would not. (Not the native weight gradient per
-  slice: inside a loop body XLA:CPU runs that conv 20x slower.)
+  slice: inside a loop body XLA:CPU runs that conv 17x slower.)
   """
   kh, kw, c, out = w.shape
   n = x.shape[0]
