@@ -1,5 +1,6 @@
 """Device mesh and shardings: data parallel over 'data', model parallel over 'model'."""
 
+import collections
 import contextlib
 
 import flax.linen as nn
@@ -69,3 +70,18 @@ def to_global(local_batch: dict, mesh: Mesh) -> dict:
   sharded along 'data'."""
   sharding = batch_sharding(mesh)
   return jax.tree.map(lambda v: jax.make_array_from_process_local_data(sharding, v), local_batch)
+
+
+def on_device(local_batches, mesh: Mesh, ahead: int = 2):
+  """Yields ``to_global`` of each batch, with the transfers of the next ``ahead`` batches
+  already issued (they run while the current step computes)."""
+  issued = collections.deque()
+  try:
+    for batch in local_batches:
+      issued.append(to_global(batch, mesh))
+      if len(issued) > ahead:
+        yield issued.popleft()
+    yield from issued
+  finally:  # Stops the host pipeline's thread when training stops early.
+    if hasattr(local_batches, "close"):
+      local_batches.close()

@@ -260,12 +260,12 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
   writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0, resume_step=start)
   eval_every = max(1, int(round(config.eval_every_epochs * exp.steps_per_epoch)))
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
-  batches = exp.train_batches().iterate(start)
+  batches = sharding.on_device(exp.train_batches().iterate(start), exp.mesh)
   history, eval_metrics, history_start = [], None, start
   t_start = time.perf_counter()
   try:
     for step in range(start, exp.total_steps):
-      state, step_metrics = exp.train_step(state, sharding.to_global(next(batches), exp.mesh))
+      state, step_metrics = exp.train_step(state, next(batches))
       history.append(step_metrics)
       done = step + 1
       last = done == exp.total_steps

@@ -151,3 +151,28 @@ def test_batchnorm_statistics_are_over_the_global_batch(config, monkeypatch):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), *stats)
   # Running mean moved half-way from 0 towards the batch mean: non-trivial statistics.
   assert np.abs(stats[0]["bn"]["mean"]).max() > 1e-3
+
+
+def test_batches_go_to_the_devices_ahead_of_the_step():
+  mesh = sharding.make_mesh()
+  pulled = []
+
+  def local():
+    try:
+      for k in range(5):
+        pulled.append(k)
+        yield {"image": np.full((8, 2), k, np.float32)}
+    finally:
+      pulled.append("closed")
+
+  batches = sharding.on_device(local(), mesh, ahead=2)
+  first = next(batches)
+  assert pulled == [0, 1, 2]  # The next two batches' transfers are already issued.
+  assert isinstance(first["image"], jax.Array)
+  assert first["image"].sharding == sharding.batch_sharding(mesh)
+  assert [int(b["image"][0, 0]) for b in batches] == [1, 2, 3, 4]
+  assert pulled[-1] == "closed"
+  early = sharding.on_device(local(), mesh, ahead=2)
+  next(early)
+  early.close()  # Training stopped: the host pipeline is closed with it.
+  assert pulled[-1] == "closed"
