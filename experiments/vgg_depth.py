@@ -12,6 +12,12 @@ Fashion-MNIST; VGG at width 0.25 (16-32-64-128-128 maps, FC 1024) on 32x32 crops
 rescaled to 36, He initialisation, 4 epochs (configs/vgg11.py, vgg13.py, vgg16.py,
 vgg19.py, variant small).
 """
+NOTES = """
+The three runs of A shared the two cores with benchmarks and tests (load average 3.3-3.6 at
+their ends), and A's seed 2 was paused (SIGSTOP) for 3 min 16 s while a benchmark ran: its
+recorded wall time, 407 s, includes the pause, and so does the study's total. The results
+are unaffected.
+"""
 SEEDS = (0, 1, 2)
 _SHORT = {"num_epochs": 4.0}
 ARMS = [
