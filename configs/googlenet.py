@@ -17,8 +17,10 @@ needs 7 models and 144 crops. Needs imagenet2012 prepared (the run says how).
 Variants (``--config=configs/googlenet.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST at width 0.25, scale and aspect-ratio crops resized to 64x64 from
-           images rescaled to 72, flips; 8 epochs of batch 128, lr 0.05 with cosine decay.
-           Result and time: see experiments/results.
+           images rescaled to 72, flips; 4 epochs of batch 128, lr 0.05 with cosine decay.
+           Measured: 18.94 +- 0.85 % top-1 error over 6 runs (seeds 0-2 in two studies:
+           experiments/results/aux_classifiers.md, gap_vs_fc.md), about 5 min a run on
+           the 2-core CPU.
 """
 
 from jaxcnn import recipes
@@ -38,7 +40,7 @@ def get_config(arg: str | None = None):
     recipes.step_decay(c, epochs=90, boundaries=tuple(range(8, 90, 8)), factor=0.96)
   elif variant == "small":
     recipes.fashion_mnist(c, image_size=64, resize=72, train_crop="inception", flip=True)
-    recipes.small(c, width=0.25, epochs=8, learning_rate=0.05)
+    recipes.small(c, width=0.25, epochs=4, learning_rate=0.05)
   else:
     raise recipes.unknown_variant("configs/googlenet.py", variant, ("default", "small"))
   return c

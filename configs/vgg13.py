@@ -15,8 +15,10 @@ Variants (``--config=configs/vgg13.py:VARIANT``):
   default  the recipe above.
   jitter   scale jittering S in [256, 512], evaluated densely at Q = 256, 384, 512.
   small    Fashion-MNIST at width 0.25 (16-32-64-128-128 maps, FC 1024), 32x32 crops of
-           images rescaled to 36, flips, He initialisation, 8 epochs of batch 128 with
-           cosine decay from 0.01. Result and time: see experiments/results.
+           images rescaled to 36, flips, He initialisation, 4 epochs of batch 128 with
+           cosine decay from 0.01. Measured: 13.64 +- 0.63 % top-1 error over
+           6 runs (seeds 0-2 in experiments/results/vgg_5x5.md and vgg_depth.md), about
+           4.5 min a run on the 2-core CPU.
 """
 
 from jaxcnn import recipes

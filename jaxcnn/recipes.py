@@ -134,7 +134,7 @@ def vgg(model: str, variant: str | None, path: str) -> ConfigDict:
     # 36, flips; He initialisation, from which every depth trains from scratch (from
     # Glorot's, E at this width does not start to learn in 300 steps).
     fashion_mnist(c, image_size=32, resize=36, train_crop="random", flip=True)
-    small(c, width=0.25, epochs=8, learning_rate=0.01)
+    small(c, width=0.25, epochs=4, learning_rate=0.01)
     c.model_kwargs.weight_init = "he"
   else:
     raise unknown_variant(path, variant, ("default", "jitter", "small"))
