@@ -15,8 +15,10 @@ Variants (``--config=configs/vgg19.py:VARIANT``):
   default  the recipe above.
   jitter   scale jittering S in [256, 512], evaluated densely at Q = 256, 384, 512.
   small    Fashion-MNIST at width 0.25 (16-32-64-128-128 maps, FC 1024), 32x32 crops of
-           images rescaled to 36, flips, He initialisation, 8 epochs of batch 128 with
-           cosine decay from 0.01. Result and time: see experiments/results.
+           images rescaled to 36, flips, He initialisation, 4 epochs of batch 128 with
+           cosine decay from 0.01. Measured: 13.29 +- 0.19 % top-1 error over
+           3 seeds (experiments/results/vgg_depth.md), about 6.5 min a run on the 2-core
+           CPU.
 """
 
 from jaxcnn import recipes
