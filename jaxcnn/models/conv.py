@@ -108,13 +108,19 @@ def _im2col(x, w, strides, pads, groups, precision):
   del groups  # Only chosen for dense convs.
   kh, kw, c, out = w.shape
   x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)])
-  n, hp, wp, _ = x.shape
+  _, hp, wp, _ = x.shape
   ho, wo = (hp - kh) // strides[0] + 1, (wp - kw) // strides[1] + 1
-  cols = [lax.slice(x, (0, i, j, 0), (n, i + (ho - 1) * strides[0] + 1,
-                                      j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
-          for i in range(kh) for j in range(kw)]
-  patches = jnp.concatenate(cols, axis=-1)
+  patches = _patches(x, kh, kw, ho, wo, strides)
   return jnp.dot(patches, w.reshape(kh * kw * c, out), precision=precision)
+
+
+def _patches(x, kh, kw, ho, wo, strides=(1, 1)):
+  """The (kh, kw, c)-ordered patch matrix of padded x, [n, ho, wo, kh * kw * c]."""
+  n, _, _, c = x.shape
+  return jnp.concatenate(
+      [lax.slice(x, (0, i, j, 0), (n, i + (ho - 1) * strides[0] + 1,
+                                   j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
+       for i in range(kh) for j in range(kw)], axis=-1)
 
 
 def _tiny_maps(x_shape, w_shape, strides, pads, groups) -> bool:
@@ -185,9 +191,7 @@ def _scanned_weight_grad(x, w, dy, pads, precision):
   dys = dy.reshape(n // chunk, chunk, ho, wo, out)
 
   def product(xc, dyc):
-    cols = jnp.concatenate([xc[:, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)],
-                           axis=-1)
-    return jnp.einsum("nhwp,nhwo->po", cols, dyc, precision=precision)
+    return jnp.einsum("nhwp,nhwo->po", _patches(xc, kh, kw, ho, wo), dyc, precision=precision)
 
   # The first slice outside the loop: the carry then has the operands' type (as in
   # _col2im_input_grad, for shard_map).
