@@ -178,6 +178,7 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.
       "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+      "device": _device(),
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
@@ -186,11 +187,21 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
 
 
 def _git_commit() -> str:
+  """HEAD's short hash; in a copy of the tree without .git, $JAXCNN_COMMIT or "unknown"."""
   try:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                           capture_output=True, check=True).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
-    return "unknown"
+    return os.environ.get("JAXCNN_COMMIT", "unknown")
+
+
+def _device() -> str:
+  """What the run trained on, e.g. "cpu" or "1 x NVIDIA H200"."""
+  import jax
+  devices = jax.devices()
+  if devices[0].platform == "cpu":
+    return "cpu"
+  return f"{len(devices)} x {devices[0].device_kind}"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -291,7 +302,10 @@ def _machine(records) -> str:
   runs = [r for rs in records.values() for r in rs]
   loads = [r["load_average"] for r in runs if "load_average" in r]
   cpus = sorted({r["cpus"] for r in runs if "cpus" in r})
+  accelerators = sorted({r["device"] for r in runs if r.get("device", "cpu") != "cpu"})
   text = f"{'/'.join(map(str, cpus)) or 'unrecorded'} CPU cores"
+  if accelerators:
+    text = f"{', '.join(accelerators)} with {text}"
   if loads:
     text += f", load average {min(loads):.1f}-{max(loads):.1f} at the runs' ends"
   if len(loads) < len(runs):

@@ -82,6 +82,9 @@ def _fashion_mnist_builder(data_dir):
     official = tfds.builder("fashion_mnist", data_dir=data_dir)
     if official.is_prepared():
       return official
+  builder = builders.FashionMnistIdx(data_dir=data_dir, file_format="array_record")
+  if builder.is_prepared():  # The IDX files are needed only to prepare it.
+    return builder
   idx_dir = builders.find_fashion_mnist_dir()
   if idx_dir is None:
     raise DataError(
@@ -92,11 +95,8 @@ def _fashion_mnist_builder(data_dir):
         "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
         "t10k-labels-idx1-ubyte[.gz]; with network access `tfds build "
         "fashion_mnist` works too.")
-  builder = builders.FashionMnistIdx(data_dir=data_dir, file_format="array_record")
-  if not builder.is_prepared():
-    logging.info("Preparing fashion_mnist from the IDX files in %s", idx_dir)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=idx_dir))
+  logging.info("Preparing fashion_mnist from the IDX files in %s", idx_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=idx_dir))
   return builder
 
 
