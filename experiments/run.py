@@ -187,12 +187,15 @@ def run_one(study: str, arm: Arm, seed: int, workdir_root: str) -> dict | None:
 
 
 def _git_commit() -> str:
-  """HEAD's short hash; in a copy of the tree without .git, $JAXCNN_COMMIT or "unknown"."""
+  """$JAXCNN_COMMIT where set (a copy of the tree whose .git is not its own), else HEAD's
+  short hash, else "unknown"."""
+  if os.environ.get("JAXCNN_COMMIT"):
+    return os.environ["JAXCNN_COMMIT"]
   try:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                           capture_output=True, check=True).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
-    return os.environ.get("JAXCNN_COMMIT", "unknown")
+    return "unknown"
 
 
 def _device() -> str:
