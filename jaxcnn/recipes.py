@@ -185,10 +185,13 @@ def resnet_cifar(model: str, variant: str | None, path: str) -> ConfigDict:
                warmup_epochs=400 / steps_per_epoch if model.endswith("110") else 0.0)
     c.num_train_steps = 64_000
   elif variant == "small":
-    # Fashion-MNIST padded to 32x32, with the paper's pad-4-and-crop and flips.
+    # Fashion-MNIST padded to 32x32, with the paper's pad-4-and-crop and flips; the first
+    # 10,000 training images for 3 epochs, so that even the 110-layer nets finish in minutes
+    # on two cores (the residual study's scale).
     fashion_mnist(c, image_size=32, train_crop="pad", flip=True)
     c.data.random_crop_padding = 4
-    small(c, width=1.0, epochs=6, learning_rate=0.1, weight_decay=1e-4)
+    c.train_split = "train[:10000]"
+    small(c, width=1.0, epochs=3, learning_rate=0.1, weight_decay=1e-4)
   else:
     raise unknown_variant(path, variant, ("default", "small"))
   return c
