@@ -13,8 +13,8 @@ Expected error: 21.75 / 6.05 top-1 / top-5 (10-crop, Table 3). Needs imagenet201
 Variants (``--config=configs/resnet101.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST at width 0.25 (stage widths 16-32-64-128 (x4 out)), 64x64 crops of images
-           rescaled to 72, flips, 6 epochs of batch 128 with cosine decay from 0.1.
-           Result and time: see experiments/results.
+           rescaled to 72, flips; the first 10,000 training images, 3 epochs of batch 128
+           with cosine decay from 0.1. Result and time: see experiments/results.
 """
 
 from jaxcnn import recipes

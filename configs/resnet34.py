@@ -13,8 +13,8 @@ Expected error: 25.03 top-1 (10-crop, Table 2). Needs imagenet2012 prepared (the
 Variants (``--config=configs/resnet34.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST at width 0.25 (stage widths 16-32-64-128), 64x64 crops of images
-           rescaled to 72, flips, 6 epochs of batch 128 with cosine decay from 0.1.
-           Result and time: see experiments/results.
+           rescaled to 72, flips; the first 10,000 training images, 3 epochs of batch 128
+           with cosine decay from 0.1. Result and time: see experiments/results.
 """
 
 from jaxcnn import recipes

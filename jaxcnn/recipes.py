@@ -158,9 +158,11 @@ def resnet_imagenet(model: str, variant: str | None, path: str) -> ConfigDict:
     c.eval_protocol = "ten_crop"  # Tables 2-3 report 10-crop testing.
   elif variant == "small":
     # Width 0.25 (16-32-64-128 maps in the basic-block stages), 64x64 crops of Fashion-MNIST
-    # rescaled to 72, flips.
+    # rescaled to 72, flips; the first 10,000 training images for 3 epochs, as the CIFAR
+    # nets' small variant, so that ResNet-152 too finishes in minutes on two cores.
     fashion_mnist(c, image_size=64, resize=72, train_crop="random", flip=True)
-    small(c, width=0.25, epochs=6, learning_rate=0.1, weight_decay=1e-4)
+    c.train_split = "train[:10000]"
+    small(c, width=0.25, epochs=3, learning_rate=0.1, weight_decay=1e-4)
   else:
     raise unknown_variant(path, variant, ("default", "small"))
   return c
