@@ -37,6 +37,13 @@ def test_missing_idx_files_give_instructions(tmp_path, monkeypatch):
     sources.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
 
 
+def test_a_prepared_dataset_needs_no_idx_files(data_dir, tmp_path, monkeypatch):
+  monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path))  # Empty: no IDX files here.
+  monkeypatch.setattr(builders, "FASHION_MNIST_DIRS", ())
+  ds = sources.load("fashion_mnist", ("test",), data_dir)
+  np.testing.assert_array_equal(ds.splits["test"].labels, synthetic_split(N_TEST, 1)[1])
+
+
 def test_unknown_dataset_is_a_clear_error(tmp_path):
   with pytest.raises(sources.DataError, match="not in the TFDS catalogue"):
     sources.get_builder("no_such_dataset_xyz", str(tmp_path))

@@ -45,9 +45,11 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert [row["step"] for row in record["curve"] if "train/loss" in row] == [2, 4, 6, 8]
   # A study's extra curves (here the first layer's gradient norm) are kept in the record.
   assert [row["step"] for row in record["curve"] if "train/grad_norm/c1" in row] == [2, 4, 6, 8]
+  assert record["device"] == "cpu" and record["cpus"] == os.cpu_count()
 
   table = (results / "width.md").read_text()
   assert "| narrow | 2 |" in table and "| wide | 2 |" in table and "vs narrow (t = " in table
+  assert f"({os.cpu_count()} CPU cores, load average" in table
   csv_rows = (results / "width.csv").read_text().splitlines()
   assert len(csv_rows) == 5 and csv_rows[0].startswith("arm,seed,top1_err")
   assert (results / "width.png").stat().st_size > 10_000
@@ -93,3 +95,13 @@ def test_committed_studies_build_every_arm(path):
     config = run.build_config(arm, seed=1)  # Overrides name real fields of the config.
     config_lib.validate(config)
     assert config.dataset == "fashion_mnist" and config.seed == 1
+
+
+def test_the_table_names_an_accelerator_and_the_commit_can_be_given(monkeypatch):
+  cpu = {"cpus": 2, "load_average": 0.5, "device": "cpu"}
+  gpu = {"cpus": 16, "load_average": 1.5, "device": "1 x NVIDIA H200"}
+  assert run._machine({"a": [cpu, {"cpus": 2, "load_average": 1.0}]}) == (
+      "2 CPU cores, load average 0.5-1.0 at the runs' ends")
+  assert run._machine({"a": [gpu]}).startswith("1 x NVIDIA H200 with 16 CPU cores")
+  monkeypatch.setenv("JAXCNN_COMMIT", "abc1234")
+  assert run._git_commit() == "abc1234"
