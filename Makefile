@@ -30,7 +30,7 @@ train: data
 	$(PY) -m jaxcnn.main --config=configs/lenet5.py --workdir=$(WORKDIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # Optional: PyTorch and torchvision (pinned in pyproject.toml) for the parity tests and
 # reference benchmarks; pip takes them from local files where they lie on disk.
