@@ -15,7 +15,10 @@ Variants (``--config=configs/resnet56.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST padded to 32x32 with the same augmentation; the first 10,000
            training images, 3 epochs of batch 128 with cosine decay from 0.1 (the scale of
-           experiments/residual.py). Result and time: see experiments/results.
+           experiments/residual.py). Measured: 56.76 +- 8.33 % test error over 3 seeds, 8-10 min
+           a run on the 2-core CPU (experiments/results/residual.md; plain56: 44.37 +- 4.44
+           %): at lr 0.1 from the first step it does not settle in these 234 steps. With
+           --config.schedule.warmup_epochs=1.0, one run (seed 0) reached 18.59 % in 10.3 min.
 """
 
 from jaxcnn import recipes
