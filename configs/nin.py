@@ -18,7 +18,10 @@ Variants (``--config=configs/nin.py:VARIANT``):
   small    Fashion-MNIST padded to 32x32 at width 0.5, pad-and-crop and flips, He
            initialisation; the first 10,000 training images, 4 epochs of batch 128, lr 0.01
            with cosine decay (at 0.05 the ReLUs on its class maps die within a hundred
-           steps). Result and time: see experiments/results.
+           steps). Measured: 60.20 % test error (seed 0) in 3.6 min on the 2-core CPU; NiN
+           learns slowly at this rate, and these 312 steps only show that it learns. More
+           data and steps (--config.train_split=train --config.num_epochs=3, some 16 min
+           by the same rate) should do better; not yet measured.
 """
 
 from jaxcnn import recipes
