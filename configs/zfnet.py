@@ -15,8 +15,7 @@ Variants (``--config=configs/zfnet.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST at width 0.25, 63x63 random crops of images rescaled to 72, flips,
            He initialisation with zero biases; 10 epochs of batch 128, lr 0.01 with cosine
-           decay. Not yet trained at this size: expect 7-14 min on the 2-core CPU (the
-           small AlexNet's 5-10 min scaled by multiply-adds, 10.6M against 7.7M an image).
+           decay. Measured: 14.97 % test error (seed 0) in 10.3 min on the 2-core CPU.
 """
 
 from jaxcnn import recipes
