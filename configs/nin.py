@@ -41,8 +41,7 @@ def get_config(arg: str | None = None):
     recipes.fashion_mnist(c, image_size=32, train_crop="pad", flip=True)
     c.data.random_crop_padding = 4
     c.model_kwargs.weight_init = "he"
-    c.train_split = "train[:10000]"
-    recipes.small(c, width=0.5, epochs=4, learning_rate=0.01)
+    recipes.small(c, width=0.5, epochs=4, learning_rate=0.01, train_split="train[:10000]")
   else:
     raise recipes.unknown_variant("configs/nin.py", variant, ("default", "small"))
   return c

@@ -98,9 +98,11 @@ def unknown_variant(path: str, variant: str, known) -> ValueError:
 
 
 def small(c: ConfigDict, *, width: float, epochs: float, learning_rate: float,
-          weight_decay: float = 5e-4, batch_size: int = 128) -> ConfigDict:
+          weight_decay: float = 5e-4, batch_size: int = 128,
+          train_split: str = "train") -> ConfigDict:
   """The small variants' training: SGD with momentum, cosine decay, Fashion-MNIST."""
   c.width = width
+  c.train_split = train_split
   sgd(c, learning_rate=learning_rate, batch_size=batch_size, weight_decay=weight_decay)
   cosine(c, epochs=epochs)
   c.log_every_steps = 100
@@ -161,8 +163,8 @@ def resnet_imagenet(model: str, variant: str | None, path: str) -> ConfigDict:
     # rescaled to 72, flips; the first 10,000 training images for 3 epochs, as the CIFAR
     # nets' small variant, so that ResNet-152 too finishes in minutes on two cores.
     fashion_mnist(c, image_size=64, resize=72, train_crop="random", flip=True)
-    c.train_split = "train[:10000]"
-    small(c, width=0.25, epochs=3, learning_rate=0.1, weight_decay=1e-4)
+    small(c, width=0.25, epochs=3, learning_rate=0.1, weight_decay=1e-4,
+          train_split="train[:10000]")
     small_warmup(c, model)
   else:
     raise unknown_variant(path, variant, ("default", "small"))
@@ -204,8 +206,8 @@ def resnet_cifar(model: str, variant: str | None, path: str) -> ConfigDict:
     # on two cores (the residual study's scale).
     fashion_mnist(c, image_size=32, train_crop="pad", flip=True)
     c.data.random_crop_padding = 4
-    c.train_split = "train[:10000]"
-    small(c, width=1.0, epochs=3, learning_rate=0.1, weight_decay=1e-4)
+    small(c, width=1.0, epochs=3, learning_rate=0.1, weight_decay=1e-4,
+          train_split="train[:10000]")
     small_warmup(c, model)
   else:
     raise unknown_variant(path, variant, ("default", "small"))
