@@ -43,6 +43,11 @@ CASES = {
     "3x3_scanned_weight_grad": (8, 32, 16, 8, 3, 1, ((1, 1), (1, 1)), 1),
     "3x3_scanned_weight_grad_odd_batch": (3, 33, 16, 4, 3, 1, ((0, 2), (1, 0)), 1),
     "grouped_3x3_scanned_weight_grad": (4, 32, 32, 8, 3, 1, "SAME", 2),
+    # At most 64 products per output pixel (first layers on 1 or 3 maps): the forward pass is
+    # a sum over taps (so are 3x3_stride2_asym, 3x3_batch_sliced and 3x3_stride2_ragged).
+    "5x5_one_map_taps": (4, 12, 1, 6, 5, 1, ((2, 2), (2, 2)), 1),
+    "7x7_stride2_one_map_taps": (3, 16, 1, 5, 7, 2, ((3, 3), (3, 3)), 1),
+    "3x3_three_maps_taps": (2, 9, 3, 16, 3, 1, "SAME", 1),
 }
 
 
@@ -69,6 +74,19 @@ def test_values_and_gradients_match_lax(name):
   for part, g, r in zip(("output", "input gradient", "weight gradient"), got, want):
     assert g.shape == r.shape, part
     assert _relative_error(g, r) < 1e-4, part
+
+
+def test_taps_forward_propagates_nan_weights_like_lax():
+  # The taps' sum sits in a cond whose other branch (the native conv) runs for a NaN weight.
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
+  w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 1, 4))
+  assert conv._forward_impl(x.shape, w.shape, (1, 1), ((1, 1), (1, 1)), 1) is conv._taps
+  for bad in ((0, 0, 0, 0), (1, 2, 0, 3)):
+    w_bad = w.at[bad].set(jnp.nan)
+    got = conv.fast_conv(x, w_bad, (1, 1), ((1, 1), (1, 1)), 1, None)
+    want = lax.conv_general_dilated(x, w_bad, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-5)
 
 
 def test_batch_slices_divide_the_batch():
