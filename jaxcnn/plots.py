@@ -27,6 +27,7 @@ from jaxcnn import loading
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
+from jaxcnn.models import conv as conv_lib
 
 def read_metrics(workdir: str) -> list[dict]:
   """The rows of WORKDIR/metrics.jsonl (a line cut short by a kill is skipped)."""
@@ -135,7 +136,8 @@ def confusion_matrix(run: loading.Run, data_dir: str | None = None,
                     f"takes {tuple(run.image_shape)}.")
   # The evaluation protocol over the split's batches (read per batch when it is streamed).
   protocol = evaluate.make_protocol(config, run.model, varying_size=varying)
-  forward = jax.jit(protocol.probabilities)
+  forward = jax.jit(protocol.probabilities,
+                    compiler_options=conv_lib.compiler_options(config.conv_impl))
   matrix = np.zeros((run.num_classes, run.num_classes), np.int64)
   for batch in pipeline.eval_batches(split, batch_size, preprocess=protocol.preprocess,
                                      workers=config.data.workers):

@@ -1,39 +1,38 @@
 """A drop-in for ``lax.conv_general_dilated`` (NHWC/HWIO) that XLA:CPU trains quickly.
 
-Measured on XLA:CPU (jax 0.10.2, 2-core EPYC; see benchmarks/RESULTS.md), per op:
-  * dense KxK convs: the native forward and input gradient are the fastest formulations tried
-    (shifted matmuls and im2col matmuls were 2-6x slower); the native weight gradient is too,
-    but it runs 1.3-2.4x faster summed over slices of the batch of ~1,024 output pixels each
-    than over the whole batch (ResNet-18's 3x3 layers at batch 128: 220 -> 110 ms for 64 maps
-    at 32x32, 89 -> 64 ms for 256 maps at 8x8), while slicing the forward or input gradient
-    gains nothing;
-  * grouped convs: the native weight gradient (a ``batch_group_count`` conv) is 30x slower
-    than its forward (980 ms against 29 ms for AlexNet-like 5x5 96->128 maps, 2 groups,
-    16x16, batch 64); one dense weight gradient per group matches the forward. The native
-    input gradient was the slowest op of the small AlexNet's step too (23.5 of ~100 ms for
-    conv2), and one dense input gradient per group is again faster;
-  * 1x1 convs: one matmul is 2-4x faster than the conv, mostly in the weight gradient;
-  * strided convs over few input maps: an im2col matmul forward beat the native conv for
-    AlexNet's 11x11/4 on RGB with few output maps (67x67 -> 24 maps at batch 128: 45 against
-    87-106 ms), but not with a single input map (the small variants on Fashion-MNIST: 11x11/4
-    -> 24 maps 6.6 against 1.6 ms, GoogLeNet's 7x7/2 -> 16 maps 28 against 8 ms) nor with
-    64 or more output maps (ResNet's 224x224 RGB stem at batch 32: 337 against 143 ms);
-  * convs with tiny output maps (VGG's last block at 2x2 on 32x32 inputs): XLA:CPU's native
-    gradients took ~18 ms each for 128 -> 128 maps at batch 128 (~8 GFLOP/s); as im2col
-    matmuls, forward and both gradients, the small VGG-11 trained 1.7x faster;
-  * stride-1 weight gradients over large maps (ResNet's 64-map 3x3 layers at 32x32): im2col
-    matmuls over slices of 2 images, summed in a scan, keep each slice's patch matrix in
-    cache: 125 against 150 ms for the batch-sliced native gradient (batch 128), and the
-    ResNet-18 CIFAR step 3.18 -> 3.08 s. The native weight gradient inside a loop body ran
-    17x slower. Mapping the forward conv over slices of the batch was 10-20% faster alone
-    but slower inside the networks (the small VGG-11's step 70 -> 84 ms), so it is not used;
-  * input gradients with few maps (LeNet-5's C3: 16 -> 6 maps, 5x5): XLA:CPU's convolution
-    with 6 output channels is slow; one matmul per kernel row, its taps added into place in
-    a loop (a plain sum of the shifted taps gets fused into, and recomputed by, every
-    consumer), took the LeNet-5 step from 6.6 to 6.0 ms (batch 128, quiet machine).
-``fast_conv`` is a ``jax.custom_vjp`` that takes, per case, the faster of these for the
-forward and for each gradient. ``select`` picks it on CPU and ``lax.conv_general_dilated``
-on GPU/TPU, where cuDNN's and XLA's native convolutions are the fast ones.
+Two parts, both chosen on CPU only (``select``, ``compiler_options``):
+
+XLA's own convolutions. jaxlib 0.10.2 hands convolutions to its YNNPACK library by default;
+XLA's Eigen convolutions run these networks' 3x3 layers 2-4x faster (batch 128, 2-core EPYC,
+ms for forward / input gradient / weight gradient: 64 maps at 32x32 131/131/400 with YNNPACK,
+60/58/101 without; 128 maps at 16x16 49/46/189 against 38/41/70). ``compiler_options``
+gives the jitted steps the XLA option that keeps YNNPACK for dots and reductions only (with
+reductions on XLA's own loops too, ResNet-18's step was slower: 4.3 against 3.0 s).
+
+``fast_conv``, a ``jax.custom_vjp`` that takes, per case, the faster formulation measured:
+  * first layers over few input maps (at most 64 products per output pixel: LeNet-5's 5x5 on
+    one map, the small variants' stems, ResNet's 3x3 CIFAR stem): the forward pass as a sum
+    over kernel taps of strided views times weight rows, elementwise (LeNet-5's C1 at batch
+    128: 0.8 against 3.9 ms; the small GoogLeNet's 7x7/2: 3.5 against 7.0 ms). With 121
+    products (AlexNet's 11x11) the native conv is faster;
+  * grouped convs: XLA:CPU's grouped weight gradient (a ``batch_group_count`` conv) is 30x
+    slower than its forward (980 against 29 ms for AlexNet-like 5x5 96->128 maps, 2 groups,
+    16x16, batch 64), and its grouped input gradient the slowest op of the small AlexNet's
+    step; one dense gradient per group matches the forward;
+  * 1x1 convs: one matmul, 2-4x faster than the conv, mostly in the weight gradient;
+  * convs with tiny output maps (VGG's last block at 2x2 on 32x32 inputs): im2col matmuls,
+    forward and both gradients; without them the small VGG-11's step took 137 instead of
+    69 ms;
+  * input gradients with few maps (LeNet-5's C3: 16 -> 6 maps, 5x5): XLA's convolution with
+    6 output channels is slow; one matmul per kernel row, its taps added into place in a loop
+    (a plain sum of shifted taps gets fused into, and recomputed by, every consumer): LeNet-5's
+    step 9.3 against 8.4 ms.
+Everything else is the native conv. Measured with XLA's own convolutions, batch-sliced or
+im2col weight gradients and im2col strided forwards, which had helped beside YNNPACK, were
+slower (64 maps at 32x32: 209 against 113 ms for the weight gradient; AlexNet's 11x11/4 on
+RGB: 41 against 5.5 ms forward), so they are gone. On GPU/TPU ``select`` picks
+``lax.conv_general_dilated`` and ``compiler_options`` nothing: cuDNN's and XLA's native
+convolutions are the fast ones there.
 """
 
 import functools
@@ -45,28 +44,12 @@ from jax import lax
 
 IMPLS = ("auto", "native", "fast")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-# Strided convs are im2col matmuls in the forward pass only with at most this many products per
-# output pixel, at least this many input maps and fewer than this many output maps (see the
-# module doc: outside these the native conv was faster).
-_IM2COL_MAX_DEPTH = 512
-_IM2COL_MIN_MAPS = 2
-_IM2COL_MAX_OUT = 64
 # Dense convs whose output maps have at most this many pixels (VGG's last block on small
 # inputs) are im2col matmuls in the forward pass and both gradients.
 _IM2COL_MAX_PIXELS = 4
-# Dense weight gradients are summed over batch slices of about this many output pixels, in at
-# most this many slices.
-_DW_CHUNK_ROWS = 1024
-_DW_MAX_CHUNKS = 8
 # Input gradients with fewer maps than this (LeNet's C3 has 6) are one matmul per kernel row
 # (_col2im_input_grad): XLA:CPU's convolution with so few output channels is slow.
 _COL2IM_MAX_MAPS = 8
-# Stride-1 dense weight gradients whose output maps have at least _DW_SCAN_MIN_PIXELS pixels,
-# over at least _DW_SCAN_MIN_MAPS input maps, are im2col matmuls accumulated in a scan over
-# slices of _DW_SCAN_CHUNK images (_scanned_weight_grad).
-_DW_SCAN_MIN_PIXELS = 1024
-_DW_SCAN_MIN_MAPS = 16
-_DW_SCAN_CHUNK = 2
 # Convs with at most this many products per output pixel (kh * kw * input maps: first layers
 # over one or three input maps) are, in the forward pass, a sum over the kernel's taps of
 # strided views of the input times the tap's row of weights (_taps).
@@ -83,14 +66,6 @@ def _is_nhwc(lhs, rhs, dimension_numbers) -> bool:
 def _native(x, w, strides, pads, groups, precision):
   return lax.conv_general_dilated(x, w, strides, pads, dimension_numbers=_NHWC,
                                   feature_group_count=groups, precision=precision)
-
-
-def _largest_divisor(n: int, at_most: int) -> int:
-  """The largest divisor of n that is at most at_most (and at least 1)."""
-  k = max(1, min(n, at_most))
-  while n % k:
-    k -= 1
-  return k
 
 
 def _pointwise(x, w, strides, pads, groups, precision):
@@ -161,16 +136,13 @@ def _tiny_maps(x_shape, w_shape, strides, pads, groups) -> bool:
 
 
 def _forward_impl(x_shape, w_shape, strides, pads, groups):
-  kh, kw, cin, out = w_shape
+  kh, kw, cin, _ = w_shape
   if kh == kw == 1:
     return _pointwise
   if _tiny_maps(x_shape, w_shape, strides, pads, groups):
     return _im2col
   if groups == 1 and kh * kw * cin <= _TAPS_MAX_DEPTH:
     return _taps
-  if (groups == 1 and max(strides) > 1 and kh * kw * cin <= _IM2COL_MAX_DEPTH
-      and _IM2COL_MIN_MAPS <= cin and out < _IM2COL_MAX_OUT):
-    return _im2col
   return _native
 
 
@@ -183,53 +155,6 @@ def fast_conv(x, w, strides, pads, groups, precision):
 
 def _fast_conv_fwd(x, w, strides, pads, groups, precision):
   return fast_conv(x, w, strides, pads, groups, precision), (x, w)
-
-
-def _batch_chunks(n: int, pixels: int) -> int:
-  """How many slices of the batch a dense weight gradient is summed over (a divisor of n)."""
-  return _largest_divisor(n, min(_DW_MAX_CHUNKS, n * pixels // _DW_CHUNK_ROWS))
-
-
-def _weight_grad(x, w, dy, strides, pads, precision):
-  """The dense native weight gradient, summed over slices of the batch (see the module doc)."""
-  if (strides == (1, 1) and dy.shape[1] * dy.shape[2] >= _DW_SCAN_MIN_PIXELS
-      and x.shape[-1] >= _DW_SCAN_MIN_MAPS and x.shape[0] > 1):
-    return _scanned_weight_grad(x, w, dy, pads, precision)
-  n = x.shape[0]
-  k = _batch_chunks(n, dy.shape[1] * dy.shape[2])
-  m = n // k
-  dw = None
-  for i in range(k):
-    xi, dyi = x[i * m:(i + 1) * m], dy[i * m:(i + 1) * m]
-    _, vjp_w = jax.vjp(lambda w: _native(xi, w, strides, pads, 1, precision), w)
-    part = vjp_w(dyi)[0]
-    dw = part if dw is None else dw + part
-  return dw
-
-
-def _scanned_weight_grad(x, w, dy, pads, precision):
-  """A stride-1 dense weight gradient as im2col matmuls summed in a scan over batch slices.
-
-  Per slice of _DW_SCAN_CHUNK images the patch matrix stays in cache; over the whole batch
-  (or in XLA:CPU's native weight gradient) it would not. (Not the native weight gradient per
-  slice: inside a loop body XLA:CPU runs that conv 17x slower.)
-  """
-  kh, kw, c, out = w.shape
-  n = x.shape[0]
-  _, ho, wo, _ = dy.shape
-  chunk = _largest_divisor(n, _DW_SCAN_CHUNK)
-  x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)])
-  xs = x.reshape(n // chunk, chunk, *x.shape[1:])
-  dys = dy.reshape(n // chunk, chunk, ho, wo, out)
-
-  def product(xc, dyc):
-    return jnp.einsum("nhwp,nhwo->po", _patches(xc, kh, kw, ho, wo), dyc, precision=precision)
-
-  # The first slice outside the loop: the carry then has the operands' type (as in
-  # _col2im_input_grad, for shard_map).
-  dw, _ = lax.scan(lambda acc, a: (acc + product(*a), None), product(xs[0], dys[0]),
-                   (xs[1:], dys[1:]))
-  return dw.reshape(kh, kw, c, out)
 
 
 def _col2im_input_grad(x_shape, w, dy, strides, pads, precision):
@@ -279,8 +204,9 @@ def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
       dx = jnp.concatenate(
           [jax.vjp(lambda x: _native(x, wg, strides, pads, 1, precision), xg)[1](dyg)[0]
            for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
-    dw = jnp.concatenate([_weight_grad(xg, wg, dyg, strides, pads, precision)
-                          for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
+    dw = jnp.concatenate(
+        [jax.vjp(lambda w: _native(xg, w, strides, pads, 1, precision), wg)[1](dyg)[0]
+         for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
   else:
     _, vjp_x = jax.vjp(lambda x: impl(x, w, strides, pads, groups, precision), x)
     (dx,) = vjp_x(dy)
@@ -328,3 +254,30 @@ def use_fast(impl: str) -> bool:
 def select(impl: str):
   """The convolution callable for nn.Conv's ``conv_general_dilated`` field."""
   return conv_general_dilated if use_fast(impl) else lax.conv_general_dilated
+
+
+# XLA:CPU hands dots and reductions to its YNNPACK library, and by default convolutions too;
+# XLA's own (Eigen) convolutions train these networks faster (see the module doc).
+_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
+                "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+@functools.cache
+def _cpu_options_accepted() -> bool:
+  """Whether this jaxlib knows _CPU_OPTIONS (an experimental flag: it may be renamed)."""
+  try:
+    jax.jit(lambda a: a + 1, compiler_options=_CPU_OPTIONS).lower(1.0).compile()
+  except Exception:  # pylint: disable=broad-except
+    return False
+  return True
+
+
+def compiler_options(impl: str) -> dict | None:
+  """XLA compiler options for the jitted steps of a model built with ``conv_impl=impl``.
+
+  On CPU with the fast path, XLA's own convolutions in place of YNNPACK's; None otherwise
+  (XLA's defaults, as with ``conv_impl=native``).
+  """
+  if impl == "native" or not use_fast(impl) or jax.default_backend() != "cpu":
+    return None
+  return dict(_CPU_OPTIONS) if _cpu_options_accepted() else None

@@ -1,6 +1,7 @@
 """fast_conv against lax.conv_general_dilated: values, input and weight gradients."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +29,6 @@ CASES = {
     "grouped_5x5": (3, 8, 8, 12, 5, 1, ((2, 2), (2, 2)), 2),
     "grouped_1x1_valid": (3, 6, 8, 4, 1, 1, "VALID", 2),
     "grouped_3x3_stride2": (3, 8, 8, 12, 3, 2, ((1, 1), (1, 1)), 2),
-    # Large enough for the weight gradient to be summed over batch slices (see below).
-    "3x3_batch_sliced": (12, 16, 4, 8, 3, 1, ((1, 1), (1, 1)), 1),
-    "grouped_3x3_batch_sliced": (8, 16, 4, 6, 3, 1, "SAME", 2),
     # Output maps of <= 4 pixels: im2col matmuls forward and backward.
     "3x3_tiny_maps": (6, 2, 8, 6, 3, 1, ((1, 1), (1, 1)), 1),
     "3x3_stride2_tiny_maps": (4, 4, 5, 7, 3, 2, ((1, 1), (1, 1)), 1),
@@ -38,13 +36,8 @@ CASES = {
     # added back into place (so are 5x5_same, 11x11_stride4, 3x3_stride2_asym, grouped_5x5).
     "5x5_valid_few_maps": (4, 14, 6, 16, 5, 1, "VALID", 1),
     "3x3_stride2_ragged": (2, 10, 5, 6, 3, 2, "VALID", 1),
-    # Stride 1, output maps of >= 1,024 pixels over >= 16 maps: the weight gradient as im2col
-    # matmuls summed in a scan over slices of the batch (an odd batch: slices of one image).
-    "3x3_scanned_weight_grad": (8, 32, 16, 8, 3, 1, ((1, 1), (1, 1)), 1),
-    "3x3_scanned_weight_grad_odd_batch": (3, 33, 16, 4, 3, 1, ((0, 2), (1, 0)), 1),
-    "grouped_3x3_scanned_weight_grad": (4, 32, 32, 8, 3, 1, "SAME", 2),
     # At most 64 products per output pixel (first layers on 1 or 3 maps): the forward pass is
-    # a sum over taps (so are 3x3_stride2_asym, 3x3_batch_sliced and 3x3_stride2_ragged).
+    # a sum over taps (so are 3x3_stride2_asym and 3x3_stride2_ragged).
     "5x5_one_map_taps": (4, 12, 1, 6, 5, 1, ((2, 2), (2, 2)), 1),
     "7x7_stride2_one_map_taps": (3, 16, 1, 5, 7, 2, ((3, 3), (3, 3)), 1),
     "3x3_three_maps_taps": (2, 9, 3, 16, 3, 1, "SAME", 1),
@@ -87,16 +80,6 @@ def test_taps_forward_propagates_nan_weights_like_lax():
     want = lax.conv_general_dilated(x, w_bad, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-5)
-
-
-def test_batch_slices_divide_the_batch():
-  assert conv._batch_chunks(12, 16 * 16) == 3  # 3,072 pixels: 3 slices of 4 images
-  assert conv._batch_chunks(8, 16 * 16) == 2
-  assert conv._batch_chunks(4, 10 * 10) == 1
-  assert conv._batch_chunks(128, 32 * 32) == conv._DW_MAX_CHUNKS
-  assert conv._batch_chunks(7, 64 * 64) == 7  # a prime batch: one image per slice
-  for n in range(1, 40):
-    assert n % conv._batch_chunks(n, 1024) == 0
 
 
 def test_dilated_conv_falls_back_to_lax():
@@ -161,3 +144,36 @@ def test_training_gradients_match_native(name):
   fast, native = grads("fast"), grads("native")
   errors = jax.tree.map(_relative_error, fast, native)
   assert max(jax.tree.leaves(errors)) < 1e-4, errors
+
+
+def _ynn_convolutions(compiled_text: str) -> int:
+  """How many YNNPACK fusions in an optimised HLO module hold a convolution."""
+  bodies = dict(re.findall(r"^%?(\S+) [^\n]*\{\n(.*?)\n\}", compiled_text, re.M | re.S))
+  calls = re.findall(r'calls=%?([\w.-]+).*"__ynn_fusion"', compiled_text)
+  return sum(" convolution(" in bodies.get(name, "") for name in calls)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's options")
+def test_cpu_train_step_uses_xla_convolutions():
+  from jaxcnn import config as config_lib  # pylint: disable=import-outside-toplevel
+  from jaxcnn import sharding  # pylint: disable=import-outside-toplevel
+  from jaxcnn import train  # pylint: disable=import-outside-toplevel
+  assert conv.compiler_options("auto") == conv._CPU_OPTIONS
+  assert conv.compiler_options("fast") == conv._CPU_OPTIONS
+  assert conv.compiler_options("native") is None
+  x, w = jnp.ones((2, 16, 16, 32)), jnp.ones((3, 3, 32, 32))
+  f = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DN)
+  # This jaxlib's default hands convolutions to YNNPACK; the options take them back.
+  assert _ynn_convolutions(jax.jit(f).lower(x, w).compile().as_text()) == 1
+  assert _ynn_convolutions(jax.jit(f, compiler_options=conv.compiler_options("auto"))
+                           .lower(x, w).compile().as_text()) == 0
+  config = config_lib.base_config()
+  config.model = "lenet5_modern"
+  config.batch_size = config.eval_batch_size = 8
+  exp = train.Experiment(config, num_classes=10, input_shape=(28, 28, 1))
+  state = exp.init_state()
+  batch = sharding.to_global({"image": np.zeros((8, 28, 28, 1), np.float32),
+                              "label": np.zeros((8,), np.int32)}, exp.mesh)
+  text = exp.train_step.lower(state, batch).compile().as_text()
+  assert re.search(r"= \S+ convolution\(", text), "no convolution in the train step"
+  assert _ynn_convolutions(text) == 0
