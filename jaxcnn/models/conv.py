@@ -26,7 +26,11 @@ reductions on XLA's own loops too, ResNet-18's step was slower: 4.3 against 3.0 
   * input gradients with few maps (LeNet-5's C3: 16 -> 6 maps, 5x5): XLA's convolution with
     6 output channels is slow; one matmul per kernel row, its taps added into place in a loop
     (a plain sum of shifted taps gets fused into, and recomputed by, every consumer): LeNet-5's
-    step 9.3 against 8.4 ms.
+    step 9.3 against 8.4 ms;
+  * weight gradients: XLA transposes the input and output gradient for its convolution and
+    fuses the transposes with the input's producers, recomputing them with strided reads;
+    transposed from memory instead (``_weight_grad``), ResNet-18's step took 2.45 instead of
+    2.75 s (batch 128, 32x32).
 Everything else is the native conv. Measured with XLA's own convolutions, batch-sliced or
 im2col weight gradients and im2col strided forwards, which had helped beside YNNPACK, were
 slower (64 maps at 32x32: 209 against 113 ms for the weight gradient; AlexNet's 11x11/4 on
@@ -93,18 +97,31 @@ def _im2col(x, w, strides, pads, groups, precision):
   return jnp.dot(patches, w.reshape(kh * kw * c, out), precision=precision)
 
 
+def _in_memory(fn, *operands):
+  """``fn(*operands)``, computed once into memory, its operands read from memory.
+
+  XLA:CPU fuses elementwise producers into their consumers, recomputing them there. That
+  loses where a consumer reads a producer many times over (max pooling reads a conv's output
+  once per window tap) or in another order (a transpose recomputing a ResNet block's
+  BatchNorm, ReLU and residual adds with strided reads). Neither ``lax.optimization_barrier``
+  (removed before fusion on CPU) stops it; a ``lax.cond`` does, since its operands and results
+  are buffers. Both branches are ``fn``, so the predicate (the operand's first element equals
+  itself, false only for NaN) does not change the result.
+  """
+  first = operands[0].ravel()[0]
+  return lax.cond(first == first, fn, fn, *operands)
+
+
 def _taps(x, w, strides, pads, groups, precision):
   """A conv as an elementwise sum over kernel taps and input maps of view * weight row.
 
-  The sum is computed inside a ``lax.cond``, whose result XLA writes to memory once: as a
-  bare elementwise sum XLA fuses the whole conv into each of its consumers and recomputes it
-  there (max pooling reads every output once per window tap: LeNet-5's first pool took 2.4 ms
-  with the conv fused into it, 1.4 ms for conv and pool apart). The other branch, taken only
-  when the first weight is NaN, is the native conv, so the result is the conv's either way.
+  Computed ``_in_memory``: fused into LeNet-5's first max pooling, the sum was recomputed for
+  every window tap (2.4 ms for conv and pool at batch 128, against 1.4 ms apart).
   """
+  del groups, precision  # Only chosen for dense convs; elementwise products are exact fp32.
   kh, kw, c, _ = w.shape
 
-  def summed():
+  def summed(x, w):
     xp = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*pads[0], 0), (*pads[1], 0),
                                              (0, 0, 0)])
     _, hp, wp, _ = xp.shape
@@ -114,9 +131,7 @@ def _taps(x, w, strides, pads, groups, precision):
              for t, view in enumerate(views) for m in range(c)]
     return functools.reduce(jnp.add, terms)
 
-  first = w[0, 0, 0, 0]
-  return lax.cond(first == first, summed,
-                  lambda: _native(x, w, strides, pads, groups, precision))
+  return _in_memory(summed, x, w)
 
 
 def _patches(x, kh, kw, ho, wo, strides=(1, 1), concat=True):
@@ -183,6 +198,27 @@ def _col2im_input_grad(x_shape, w, dy, strides, pads, precision):
   return dx[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd]
 
 
+def _weight_grad(x, w_shape, dy, strides, pads, precision):
+  """A dense conv's weight gradient as XLA:CPU's convolution wants its operands laid out.
+
+  The gradient is a conv of the input, its maps as the batch and its images as the features
+  ([C, H, W, N]), with the output gradient as the kernel ([H, W, N, O]). XLA transposes x and
+  dy to that layout itself, but fuses the transposes with x's producers (a ResNet block's
+  BatchNorm, ReLU and residual adds), which it then recomputes with strided reads: the largest
+  of these fusions took 211 ms of a 2.6 s ResNet-18 step. Here the transposes read x and dy
+  from memory (``_in_memory``): ResNet-18's step 2.75 -> 2.45 s (batch 128, 32x32).
+  """
+  xt, dyt = _in_memory(lambda x, dy: (jnp.transpose(x, (3, 1, 2, 0)),
+                                      jnp.transpose(dy, (1, 2, 0, 3))), x, dy)
+  # The output spans the kernel: drop the high padding that the strides leave unread.
+  hi = [(dy.shape[1 + d] - 1) * strides[d] + w_shape[d] - x.shape[1 + d] - pads[d][0]
+        for d in range(2)]
+  dw = lax.conv_general_dilated(xt, dyt, (1, 1), ((pads[0][0], hi[0]), (pads[1][0], hi[1])),
+                                rhs_dilation=strides, dimension_numbers=_NHWC,
+                                precision=precision)
+  return jnp.transpose(dw, (1, 2, 0, 3))
+
+
 def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
   x, w = residuals
   if w.shape[:2] == (1, 1):
@@ -204,9 +240,8 @@ def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
       dx = jnp.concatenate(
           [jax.vjp(lambda x: _native(x, wg, strides, pads, 1, precision), xg)[1](dyg)[0]
            for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
-    dw = jnp.concatenate(
-        [jax.vjp(lambda w: _native(xg, w, strides, pads, 1, precision), wg)[1](dyg)[0]
-         for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
+    dw = jnp.concatenate([_weight_grad(xg, wg.shape, dyg, strides, pads, precision)
+                          for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
   else:
     _, vjp_x = jax.vjp(lambda x: impl(x, w, strides, pads, groups, precision), x)
     (dx,) = vjp_x(dy)
