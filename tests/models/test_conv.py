@@ -112,11 +112,15 @@ def test_flax_conv_keeps_its_parameters():
                              atol=1e-5)
 
 
-# Small members of two families that hold every kind of layer above: AlexNet (11x11/4,
-# grouped 5x5 and 3x3, dropout) and ResNet-18 (7x7/2 stem, strided 1x1 shortcuts, BatchNorm).
+# Small members of the families that hold every kind of layer above: AlexNet (11x11/4,
+# grouped 5x5 and 3x3, dropout), ResNet-18 (7x7/2 stem, strided 1x1 shortcuts, BatchNorm)
+# and LeNet-5.
 MODELS = {
     "alexnet": dict(width=0.0625, input_size=67),
     "resnet18": dict(width=0.125, input_size=32),
+    # One input map: the first conv is the sum over taps, C3's input gradient the per-row
+    # matmuls, pooling the slice max.
+    "lenet5_modern": dict(width=1.0, input_size=28, channels=1),
 }
 
 
@@ -125,7 +129,8 @@ def test_training_gradients_match_native(name):
   size = MODELS[name]["input_size"]
   build = lambda impl: models.create(name, num_classes=10, width=MODELS[name]["width"],
                                      input_size=size, conv_impl=impl)
-  x = jax.random.normal(jax.random.PRNGKey(0), (4, size, size, 3))
+  channels = MODELS[name].get("channels", 3)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, size, size, channels))
   labels = jnp.arange(4) % 10
   rngs = {"params": jax.random.PRNGKey(1), "dropout": jax.random.PRNGKey(2)}
   variables = build("native").init(rngs, x, train=True)
