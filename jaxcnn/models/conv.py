@@ -219,6 +219,26 @@ def _weight_grad(x, w_shape, dy, strides, pads, precision):
   return jnp.transpose(dw, (1, 2, 0, 3))
 
 
+def _varying_axes(a) -> frozenset:
+  """The mesh axes a value varies over inside shard_map (empty outside it)."""
+  aval = jax.typeof(a)
+  axes = getattr(aval, "vma", None)
+  if axes is None:
+    axes = getattr(getattr(aval, "manual_axis_type", None), "varying", frozenset())
+  return frozenset(axes)
+
+
+def _like_param(grad, param):
+  """A gradient summed over the mesh axes it varies over and its parameter does not.
+
+  Inside shard_map (AlexNet's towers) a weight gradient computed from per-device data varies
+  over the data axis too; autodiff would sum it there, as the parameter is the same on every
+  data shard. A gradient computed by hand has to do the same.
+  """
+  extra = tuple(sorted(_varying_axes(grad) - _varying_axes(param)))
+  return lax.psum(grad, extra) if extra else grad
+
+
 def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
   x, w = residuals
   if w.shape[:2] == (1, 1):
@@ -240,8 +260,8 @@ def _fast_conv_bwd(strides, pads, groups, precision, residuals, dy):
       dx = jnp.concatenate(
           [jax.vjp(lambda x: _native(x, wg, strides, pads, 1, precision), xg)[1](dyg)[0]
            for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
-    dw = jnp.concatenate([_weight_grad(xg, wg.shape, dyg, strides, pads, precision)
-                          for xg, wg, dyg in zip(xs, ws, dys)], axis=-1)
+    dw = _like_param(jnp.concatenate([_weight_grad(xg, wg.shape, dyg, strides, pads, precision)
+                                      for xg, wg, dyg in zip(xs, ws, dys)], axis=-1), w)
   else:
     _, vjp_x = jax.vjp(lambda x: impl(x, w, strides, pads, groups, precision), x)
     (dx,) = vjp_x(dy)
