@@ -333,6 +333,6 @@ def compiler_options(impl: str) -> dict | None:
   On CPU with the fast path, XLA's own convolutions in place of YNNPACK's; None otherwise
   (XLA's defaults, as with ``conv_impl=native``).
   """
-  if impl == "native" or not use_fast(impl) or jax.default_backend() != "cpu":
+  if not use_fast(impl) or jax.default_backend() != "cpu":
     return None
   return dict(_CPU_OPTIONS) if _cpu_options_accepted() else None
