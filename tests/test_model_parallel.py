@@ -12,6 +12,7 @@ from jax.sharding import PartitionSpec as P
 from jaxcnn import config as config_lib
 from jaxcnn import sharding
 from jaxcnn import train
+from tests.tolerance import assert_close, assert_trees_close
 
 SIZE, BATCH = 67, 8  # The smallest input AlexNet's layers accept, so compiles stay short.
 COLLECTIVE = re.compile(r"= (\(.*?\)|\S+) (all-gather|all-reduce|reduce-scatter|all-to-all|"
@@ -54,10 +55,10 @@ def test_towers_on_the_model_axis_match_one_device(batch):
     state, metrics = exp.train_step(state, global_batch)
     results.append(jax.device_get((logits, metrics, state.params)))
   (logits1, m1, p1), (logits4, m4, p4) = results
-  np.testing.assert_allclose(logits1, logits4, rtol=1e-5, atol=1e-6)  # forward
-  np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-6)
-  np.testing.assert_allclose(m1["grad_norm"], m4["grad_norm"], rtol=1e-5)  # backward
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), p1, p4)
+  assert_close(logits1, logits4, rtol=1e-5)  # forward
+  assert_close(m1["loss"], m4["loss"], rtol=1e-6)
+  assert_close(m1["grad_norm"], m4["grad_norm"], rtol=1e-5)  # backward
+  assert_trees_close(p1, p4, rtol=1e-5)
   assert m1["grad_norm"] > 0
 
 

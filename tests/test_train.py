@@ -7,6 +7,7 @@ from jaxcnn import checkpoint
 from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn import train
+from tests.tolerance import assert_close, assert_trees_close
 
 
 def _first_batch(exp):
@@ -26,9 +27,9 @@ def test_one_and_eight_devices_take_the_same_step(config):
     state, metrics = exp.train_step(state, sharding.to_global(exp.train_batches()[1], exp.mesh))
     results.append((jax.device_get(metrics), jax.device_get(state.params)))
   (m1, p1), (m8, p8) = results
-  np.testing.assert_allclose(m1["loss"], m8["loss"], rtol=1e-5)
-  np.testing.assert_allclose(m1["grad_norm"], m8["grad_norm"], rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), p1, p8)
+  assert_close(m1["loss"], m8["loss"], rtol=1e-5)
+  assert_close(m1["grad_norm"], m8["grad_norm"], rtol=1e-5)
+  assert_trees_close(p1, p8, rtol=1e-4)
 
 
 def test_second_step_does_not_recompile(config, monkeypatch):
@@ -106,7 +107,7 @@ def test_eval_step_counts_exactly_with_padding():
   out = jax.device_get(steps.eval_step(State, batch))
   assert out["count"] == 3 and out["top1"] == 1 and out["top5"] == 2
   log_z = np.log(np.exp(logits[0]).sum())
-  np.testing.assert_allclose(out["loss"], 3 * log_z - (5 + 1 + 0), rtol=1e-5)
+  assert_close(out["loss"], 3 * log_z - (5 + 1 + 0), rtol=1e-5)
 
 
 def test_evaluate_covers_the_whole_split(config):
@@ -148,7 +149,7 @@ def test_batchnorm_statistics_are_over_the_global_batch(config, monkeypatch):
     state, _ = exp.train_step(exp.init_state(),
                               sharding.to_global(exp.train_batches()[0], exp.mesh))
     stats.append(jax.device_get(state.batch_stats))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), *stats)
+  assert_trees_close(*stats, rtol=1e-5)
   # Running mean moved half-way from 0 towards the batch mean: non-trivial statistics.
   assert np.abs(stats[0]["bn"]["mean"]).max() > 1e-3
 
