@@ -6,6 +6,7 @@ from jaxcnn import config as config_lib
 from jaxcnn.data import augment
 from jaxcnn.data import pipeline
 from jaxcnn.errors import UserError
+from tests.tolerance import assert_close, close
 
 
 def coordinates(n, h, w):
@@ -18,7 +19,7 @@ def coordinates(n, h, w):
 def test_resize_matches_jax_image_resize(shape):
   x = np.random.default_rng(0).random((2, 28, 20, 3)).astype(np.float32)
   expected = jax.image.resize(x, (2, *shape, 3), "linear")
-  np.testing.assert_allclose(augment.resize(x, *shape), expected, atol=1e-5)
+  assert_close(augment.resize(x, *shape), expected)
 
 
 def test_resize_shorter_keeps_the_aspect_ratio():
@@ -56,8 +57,7 @@ def test_scale_jitter_draws_s_within_the_range():
   assert s.min() >= 12 - 1e-3 and s.max() <= 20 + 1e-3
   assert set(np.round(s).astype(int)) == set(range(12, 21))  # Every S drawn.
   # Rows scale alike: the image is rescaled isotropically.
-  np.testing.assert_allclose(np.median(np.diff(crops[..., 0], axis=1), axis=(1, 2)), steps,
-                             rtol=1e-4)
+  assert_close(np.median(np.diff(crops[..., 0], axis=1), axis=(1, 2)), steps, rtol=1e-4)
 
 
 def test_scale_jitter_crop_is_a_window_of_the_rescaled_image():
@@ -65,7 +65,7 @@ def test_scale_jitter_crop_is_a_window_of_the_rescaled_image():
   crop = augment.scale_jitter(x, 6, 10, 10, np.random.default_rng(0))[0]
   full = augment.resize(x, 10, 10)[0]
   matches = [(y, c) for y in range(5) for c in range(5)
-             if np.allclose(full[y:y + 6, c:c + 6], crop, atol=1e-6)]
+             if close(full[y:y + 6, c:c + 6], crop)]
   assert len(matches) == 1
 
 
@@ -95,7 +95,7 @@ def test_inception_crop_resizes_its_box():
   boxes = augment.inception_boxes(8, 20, 16, np.random.default_rng(5))
   for image, crop, (y, x, h, w) in zip(images, out, boxes):
     expected = augment.resize(image[None, y:y + h, x:x + w], 12, 12)[0]
-    np.testing.assert_allclose(crop, expected, atol=1e-5)
+    assert_close(crop, expected)
 
 
 def correlated_images(n=200, size=6, seed=0):
@@ -111,9 +111,11 @@ def test_colour_pca_is_the_eigen_decomposition_of_the_pixel_covariance():
   eigvals, eigvecs = augment.colour_pca(images, chunk=37)  # Chunks of uneven size.
   cov = np.cov(images.reshape(-1, 3).T / 255.0)
   expected_vals, expected_vecs = np.linalg.eigh(cov)
-  np.testing.assert_allclose(eigvals, expected_vals[::-1], rtol=1e-9)
+  assert_close(eigvals, expected_vals[::-1], rtol=1e-9)
   assert eigvals[0] > eigvals[1] > eigvals[2] > 0
   # Eigenvectors up to sign, and together they rebuild the covariance.
+  # Float64 values of order 1 (and the covariance's of order 0.01): these absolute tolerances are
+  # far above any LAPACK's rounding, and eigenvectors carry eps * (largest eigenvalue / gap).
   np.testing.assert_allclose(np.abs(eigvecs.T @ expected_vecs[:, ::-1]), np.eye(3), atol=1e-8)
   np.testing.assert_allclose(eigvecs @ np.diag(eigvals) @ eigvecs.T, cov, atol=1e-12)
 
@@ -132,7 +134,7 @@ def test_pca_noise_adds_one_offset_per_image_and_degenerates_to_intensity_noise_
   images = correlated_images()[..., :1]
   eigvals, eigvecs = augment.colour_pca(images)
   assert eigvals.shape == (1,) and abs(eigvecs[0, 0]) == 1.0
-  np.testing.assert_allclose(eigvals[0], np.var(images / 255.0, ddof=1), rtol=1e-9)
+  assert_close(eigvals[0], np.var(images / 255.0, ddof=1), rtol=1e-9)
   x = np.zeros((4000, 3, 3, 1), np.float32)
   noisy = augment.pca_noise(x, eigvals, eigvecs, 0.1, np.random.default_rng(0))
   assert (noisy == noisy[:, :1, :1]).all()  # One offset over each whole image.
@@ -173,6 +175,7 @@ def test_pad_crop_is_the_cifar_recipe():
   rng = np.random.default_rng(3)
   expected = (batch["image"].astype(np.float32) / 255.0 - 0.5) / 0.25
   expected = augment.random_flip(augment.random_crop(expected, 4, rng), rng)
+  # The same elementwise float32 operations in the same order, then crops and flips: exact.
   np.testing.assert_array_equal(out["image"], expected)
   # "none" switches the crop off whatever the padding.
   data.train_crop = "none"
@@ -197,7 +200,7 @@ def test_eval_rescales_then_takes_the_centre():
   batch = uint8_batch()
   out = pipeline.make_preprocess(data, train=False)(batch)["image"]
   full = augment.resize(batch["image"].astype(np.float32) / 255.0, 40, 40)
-  np.testing.assert_allclose(out, full[:, 4:36, 4:36], atol=1e-6)
+  assert_close(out, full[:, 4:36, 4:36])
   whole = pipeline.make_preprocess(data, train=False, crop=False, resize=48)(batch)["image"]
   assert whole.shape == (6, 48, 48, 1)
 
@@ -234,8 +237,7 @@ def test_large_images_are_resampled_through_the_band_with_the_dense_values():
   for h, w in ((64, 71), (300, 77), (130, 141)):  # Shrinking, both ways, nearly the same.
     rows, cols = augment.resize_matrix(130, h), augment.resize_matrix(140, w)
     dense = np.matmul(cols, np.matmul(rows, images.reshape(2, 130, 420)).reshape(2 * h, 140, 3))
-    np.testing.assert_allclose(augment.resize(images, h, w), dense.reshape(2, h, w, 3),
-                               atol=1e-6)
+    assert_close(augment.resize(images, h, w), dense.reshape(2, h, w, 3))
 
 
 @pytest.mark.parametrize("in_size,out_size", [(350, 256), (400, 293), (130, 300), (77, 77),
@@ -244,4 +246,5 @@ def test_resize_band_holds_the_nonzero_entries_of_the_resize_matrix(in_size, out
   spans, band = augment.resize_band(in_size, out_size)
   dense = np.zeros((out_size, in_size), np.float32)
   np.add.at(dense, (np.arange(out_size)[:, None], spans), band)
-  np.testing.assert_allclose(dense, augment.resize_matrix(in_size, out_size), atol=1e-7)
+  # Float64 weights normalised over other spans, each rounded to float32: an ulp apart at most.
+  assert_close(dense, augment.resize_matrix(in_size, out_size), rtol=0, ulps=1)

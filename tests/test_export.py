@@ -11,6 +11,7 @@ from jaxcnn import predict
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
+from tests.tolerance import assert_close
 
 tf = pytest.importorskip("tensorflow")
 
@@ -30,11 +31,11 @@ def test_the_saved_model_matches_jaxcnn(trained_run, data_dir, tmp_path, capsys)
   serve = tf.saved_model.load(str(out)).signatures["serving_default"]
   for batch in (images, images[:1]):  # Any batch size.
     got = serve(images=tf.constant(batch))
-    np.testing.assert_allclose(got["probabilities"].numpy(), expected[:len(batch)], atol=1e-6)
+    assert_close(got["probabilities"].numpy(), expected[:len(batch)])
   logits = run.model.apply(run.variables, pipeline.make_preprocess(
       run.config.data, train=False)({"image": images, "label": np.zeros(300)})["image"],
       train=False)
-  np.testing.assert_allclose(got["logits"].numpy(), logits[:1], rtol=1e-5, atol=1e-5)
+  assert_close(got["logits"].numpy(), logits[:1], rtol=1e-5)
 
   # The float-input form takes what the evaluation preprocessing gives.
   export.main(["--workdir", workdir, "--out", str(tmp_path / "float"), "--input=preprocessed",
@@ -44,7 +45,7 @@ def test_the_saved_model_matches_jaxcnn(trained_run, data_dir, tmp_path, capsys)
       {"image": images[:5], "label": np.zeros(5)})["image"]
   got = tf.saved_model.load(str(tmp_path / "float")).signatures["serving_default"](
       images=tf.constant(x))
-  np.testing.assert_allclose(got["probabilities"].numpy(), expected[:5], atol=1e-6)
+  assert_close(got["probabilities"].numpy(), expected[:5])
 
   again = tmp_path / "again"
   again.mkdir()
@@ -60,7 +61,7 @@ def test_exported_preprocessing_is_the_pipeline_s(config, image_size):
   images = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
   want = pipeline.make_preprocess(config.data, train=False)(
       {"image": images, "label": np.zeros(3)})["image"]
-  np.testing.assert_allclose(export.eval_preprocess(config.data)(images), want, atol=1e-6)
+  assert_close(export.eval_preprocess(config.data)(images), want)
 
 
 def test_host_rescaling_needs_the_float_input(config):

@@ -9,6 +9,7 @@ from jaxcnn import finetune
 from jaxcnn import loading
 from jaxcnn import train
 from jaxcnn.errors import UserError
+from tests.tolerance import assert_close
 
 
 def _import(config, workdir, num_classes, channels, params=None):
@@ -65,8 +66,8 @@ def test_an_rgb_first_layer_is_summed_for_grayscale_input(config, tmp_path):
   state, report = finetune.initialize(exp.init_state(), config, exp.input_shape, str(tmp_path),
                                       exp.state_sharding)
   assert "copied 10 of 10 arrays; summed c1 over its RGB input channels" in report
-  np.testing.assert_allclose(state.params["c1"]["kernel"],
-                             source["c1"]["kernel"].sum(axis=2, keepdims=True), rtol=1e-6)
+  assert_close(state.params["c1"]["kernel"], source["c1"]["kernel"].sum(axis=2, keepdims=True),
+               rtol=1e-6)
 
 
 def test_another_architecture_or_a_missing_source_is_an_error(config, tmp_path):
