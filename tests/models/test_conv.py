@@ -13,6 +13,7 @@ from jax import lax
 
 from jaxcnn import models
 from jaxcnn.models import conv
+from tests.tolerance import assert_close
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -79,7 +80,7 @@ def test_taps_forward_propagates_nan_weights_like_lax():
     got = conv.fast_conv(x, w_bad, (1, 1), ((1, 1), (1, 1)), 1, None)
     want = lax.conv_general_dilated(x, w_bad, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DN)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-5)
+    assert_close(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5)
 
 
 def test_dilated_conv_falls_back_to_lax():
@@ -89,7 +90,7 @@ def test_dilated_conv_falls_back_to_lax():
                                   dimension_numbers=_DN)
   # Every output sees 3 x 3 taps x 2 maps of ones; a dilation-2 3x3 kernel spans 5 pixels.
   assert got.shape == (1, 5, 5, 3)
-  np.testing.assert_allclose(got, 18.0)
+  assert_close(got, 18.0, rtol=1e-6)
 
 
 def test_select_by_backend():
@@ -108,8 +109,7 @@ def test_flax_conv_keeps_its_parameters():
   variables = native.init(jax.random.PRNGKey(0), x)
   assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(0), x)) == \
       jax.tree.map(jnp.shape, variables)
-  np.testing.assert_allclose(fast.apply(variables, x), native.apply(variables, x), rtol=1e-5,
-                             atol=1e-5)
+  assert_close(fast.apply(variables, x), native.apply(variables, x), rtol=1e-5)
 
 
 # Small members of the families that hold every kind of layer above: AlexNet (11x11/4,

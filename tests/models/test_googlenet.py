@@ -8,6 +8,7 @@ from jaxcnn.errors import UserError
 from jaxcnn.models import layers
 from jaxcnn.models import googlenet
 from tests.models.variables import random_variables, randomize_batch_norm
+from tests.tolerance import assert_close
 
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
@@ -157,9 +158,9 @@ def test_table1_output_sizes():
 def test_ceil_mode_pools():
   x = jnp.arange(16.0).reshape(1, 4, 4, 1)
   # Windows at 0 and 2; the second covers rows/cols 2-3 only.
+  # A maximum is one of its inputs: exact.
   np.testing.assert_array_equal(layers.max_pool_ceil(x, 3, 2)[0, ..., 0], [[10, 11], [14, 15]])
-  np.testing.assert_array_equal(layers.avg_pool_ceil(x, 3, 2)[0, ..., 0],
-                                [[5, 6.5], [11, 12.5]])
+  assert_close(layers.avg_pool_ceil(x, 3, 2)[0, ..., 0], [[5, 6.5], [11, 12.5]], rtol=1e-6)
   for size, out in ((112, 56), (56, 28), (28, 14), (14, 7)):
     assert layers.max_pool_ceil(jnp.zeros((1, size, size, 1)), 3, 2).shape[1] == out
   assert layers.avg_pool_ceil(jnp.zeros((1, 14, 14, 1)), 5, 3).shape[1:3] == (4, 4)
@@ -169,8 +170,9 @@ def test_adaptive_avg_pool():
   x = jnp.arange(25.0).reshape(1, 5, 5, 1)
   # 5 -> 4: windows [0, 2), [1, 3), [2, 4), [3, 5).
   y = layers.adaptive_avg_pool(x, 4)[0, ..., 0]
-  assert y[0, 0] == (0 + 1 + 5 + 6) / 4 and y[3, 3] == (18 + 19 + 23 + 24) / 4
+  assert_close([y[0, 0], y[3, 3]], [(0 + 1 + 5 + 6) / 4, (18 + 19 + 23 + 24) / 4], rtol=1e-6)
   # 1 -> 4 repeats the pixel, as torch does.
+  # One pixel weighted by 1.0 on each axis: exact.
   np.testing.assert_array_equal(layers.adaptive_avg_pool(jnp.full((1, 1, 1, 2), 3.0), 4),
                                 jnp.full((1, 4, 4, 2), 3.0))
 

@@ -10,6 +10,7 @@ import pytest
 from jaxcnn.convert import vgg as convert
 from jaxcnn.errors import UserError
 from jaxcnn.models import layers, vgg
+from tests.tolerance import assert_close, differ
 
 
 def shapes_of(model, size, batch=1):
@@ -121,11 +122,11 @@ def test_a_lrn_normalises_after_relu_of_the_first_conv():
   logits, inter = run(model, variables, x, capture=True)
   assert [k for k in inter if k.startswith("lrn")] == ["lrn1"]
   assert inter["lrn1"].shape == (1, 32, 32, 64)  # Before the first pool.
-  np.testing.assert_allclose(inter["lrn1"], layers.local_response_norm(
+  assert_close(inter["lrn1"], layers.local_response_norm(
       jax.nn.relu(inter["conv1_1"]), size=5, k=2.0, alpha=1e-4, beta=0.75), rtol=1e-6)
   # Same parameters without the LRN (config A) give different logits.
   plain = run(vgg.VARIANTS["vgg_a"](num_classes=10), variables, x)
-  assert not np.allclose(plain, logits)
+  assert differ(plain, logits)
 
 
 @pytest.mark.parametrize("weight_init", ["normal", "glorot"])
@@ -209,7 +210,7 @@ def test_fully_convolutional_averages_the_score_map_at_256(vgg_a_variables):
   expected = np.mean(scores, axis=0)
   assert np.abs(np.asarray(logits) - expected).max() <= 1e-5 * np.abs(expected).max()
   # The corners differ, so the average is not one crop repeated.
-  assert not np.allclose(scores[0], scores[3])
+  assert differ(scores[0], scores[3])
 
 
 def torchvision_vgg(arch):
