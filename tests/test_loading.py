@@ -36,7 +36,7 @@ def test_load_round_trips_a_trained_run(trained_run, data_dir):
   images = pipeline.make_preprocess(config.data, train=False)(test[np.arange(len(test))])
   logits = model.apply(variables, images["image"], train=False)
   top1 = float(np.mean(np.argmax(logits, -1) == test.labels))
-  assert top1 == pytest.approx(metrics["eval/top1"], abs=1e-6)
+  assert top1 == pytest.approx(metrics["eval/top1"], abs=1e-6)  # The same count of 300.
 
   run = loading.load_run(f"{workdir}/checkpoints/16")
   assert (run.step, run.num_classes, run.input_shape, run.image_shape) == \
