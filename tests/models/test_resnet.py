@@ -134,7 +134,8 @@ def test_option_a_block_has_no_shortcut_params_and_adds_the_padded_identity():
 def test_init_kaiming_fan_out_and_zero_init_residual():
   block = resnet.Block(256, stride=2, bottleneck=True, zero_init_residual=True)
   params = block.init(jax.random.key(0), jnp.zeros((1, 2, 2, 512)), train=False)["params"]
-  # He et al.'s N(0, 2/n) with n = fan_out = 3*3*256, as torchvision's kaiming_normal_.
+  # He et al.'s N(0, 2/n) with n = fan_out = 3*3*256, as torchvision's kaiming_normal_: the
+  # std of 589,824 draws, within 2% (its sampling error is 0.1%).
   np.testing.assert_allclose(float(jnp.std(params["conv2"]["kernel"])), np.sqrt(2 / (9 * 256)),
                              rtol=0.02)
   assert float(jnp.abs(params["bn3"]["scale"]).max()) == 0.0
