@@ -11,6 +11,8 @@ import time
 
 import tensorboardX
 
+from jaxcnn import fileio
+
 
 class MetricWriter:
   """Writes scalars to metrics.jsonl and TensorBoard; only process 0 opens files."""
@@ -57,10 +59,7 @@ def _truncate_after(path: str, step: int) -> None:
     except (ValueError, KeyError):
       continue  # A line cut short by a kill.
   if len(keep) != len(lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      f.writelines(keep)
-    os.replace(tmp, path)
+    fileio.atomic_write(path, lambda f: f.writelines(keep))
 
 
 class Progress:

@@ -15,6 +15,7 @@ from ml_collections import ConfigDict
 from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
 from jaxcnn import evaluate as eval_protocols
+from jaxcnn import fileio
 from jaxcnn import finetune
 from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
@@ -199,10 +200,8 @@ def _check_config_change(workdir: str, config: ConfigDict, allow: bool) -> None:
 
 def _save_config(workdir: str, config: ConfigDict) -> None:
   if jax.process_index() == 0:
-    tmp = os.path.join(workdir, "config.json.tmp")
-    with open(tmp, "w") as f:
-      json.dump(config.to_dict(), f, indent=2, default=str)
-    os.replace(tmp, os.path.join(workdir, "config.json"))
+    fileio.atomic_write(os.path.join(workdir, "config.json"),
+                        lambda f: json.dump(config.to_dict(), f, indent=2, default=str))
 
 
 def _ensure_workdir(workdir: str) -> None:

@@ -24,6 +24,7 @@ from absl import logging
 from ml_collections import ConfigDict
 import numpy as np
 
+from jaxcnn import fileio
 from jaxcnn.data import augment
 from jaxcnn.data.sources import ArraySource, Source
 from jaxcnn.errors import UserError
@@ -356,9 +357,8 @@ def _cached(cache_path: str | None, key: tuple, compute: Callable):
   if cache_path:
     try:
       os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-      tmp = f"{cache_path}.{os.getpid()}.tmp.npz"
-      np.savez(tmp, eigvals=eigvals, eigvecs=eigvecs, shape=np.asarray(key))
-      os.replace(tmp, cache_path)
+      fileio.atomic_write(cache_path, lambda f: np.savez(
+          f, eigvals=eigvals, eigvecs=eigvecs, shape=np.asarray(key)), mode="wb")
     except OSError as e:
       logging.warning("Could not cache the colour PCA in %s: %s", cache_path, e)
   return eigvals, eigvecs
