@@ -17,9 +17,7 @@ Synthetic data: the steps are ``train.Experiment``'s, built without a dataset.
 """
 
 import argparse
-import importlib.util
 import json
-import os
 import resource
 import statistics
 import time
@@ -59,21 +57,10 @@ PRESETS = {
 }
 
 
-def load_config(spec: str):
-  """``path.py[:variant]`` -> that file's get_config(variant)."""
-  path, _, variant = spec.partition(":")
-  if not os.path.exists(path):
-    raise UserError(f"No config file {path!r}; pass --config=configs/NAME.py[:VARIANT].")
-  module_spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(variant or None)
-
-
 def make_config(args):
   """The config to benchmark and (input size, channels, classes)."""
   case = dict(PRESETS[args.preset]) if args.preset else {}
-  config = load_config(args.config) if args.config else config_lib.base_config()
+  config = config_lib.load_file(args.config) if args.config else config_lib.base_config()
   if args.preset:
     config.model = case["model"]
     config.width = case.get("width", 1.0)

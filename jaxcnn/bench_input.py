@@ -17,7 +17,6 @@ import statistics
 import time
 
 
-from jaxcnn import bench
 from jaxcnn import config as config_lib
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
@@ -48,7 +47,7 @@ def eval_rate(source, config, batches: int, workers: int) -> float:
 
 
 def run(args) -> list[dict]:
-  config = bench.load_config(args.config)
+  config = config_lib.load_file(args.config)
   if args.batch:
     config.batch_size = args.batch
   config_lib.validate(config)

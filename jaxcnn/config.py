@@ -1,5 +1,9 @@
 """The base config every experiment file starts from; see configs/."""
 
+import importlib.util
+import os
+import re
+
 from ml_collections import ConfigDict, config_dict
 
 from jaxcnn.errors import UserError
@@ -84,6 +88,21 @@ def base_config() -> ConfigDict:
   c.mesh.data = -1
   c.mesh.model = 1
   return c
+
+
+def load_file(spec: str, root: str | None = None) -> ConfigDict:
+  """``path.py[:variant]`` -> that file's ``get_config(variant)``, as ``--config=`` reads it.
+
+  A relative path is taken from ``root`` (default: the working directory)."""
+  path, _, variant = spec.partition(":")
+  full = os.path.join(root, path) if root and not os.path.isabs(path) else path
+  if not os.path.exists(full):
+    raise UserError(f"No config file {path!r}; pass --config=configs/NAME.py[:VARIANT].")
+  module_spec = importlib.util.spec_from_file_location(
+      "config_" + re.sub(r"\W", "_", path), full)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(variant or None)
 
 
 # Fields that may change between the runs of one workdir without changing its results.

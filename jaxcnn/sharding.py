@@ -5,7 +5,6 @@ import contextlib
 
 import flax.linen as nn
 import jax
-import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jaxcnn.errors import UserError

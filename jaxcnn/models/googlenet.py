@@ -9,7 +9,6 @@ of global average pooling (Sec. 5).
 import functools
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
