@@ -1,6 +1,6 @@
 """GoogLeNet's auxiliary classifiers at loss weight 0, 0.3 and 1.0 (Szegedy et al., Sec. 5)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "GoogLeNet's auxiliary classifiers: loss weight 0, 0.3, 1.0"
 CLAIM = """

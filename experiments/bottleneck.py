@@ -1,6 +1,6 @@
 """Naive inception modules vs modules with 1x1 reductions (Szegedy et al., Sec. 4, Fig. 2)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Naive vs 1x1-bottleneck inception modules"
 CLAIM = """

@@ -1,6 +1,6 @@
 """Global average pooling vs a fully connected head (GoogLeNet Sec. 5; NiN Sec. 3.2)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Global average pooling vs a fully connected head"
 CLAIM = """

@@ -1,6 +1,6 @@
 """Local response normalisation on and off: AlexNet (Sec. 3.3) and VGG A vs A-LRN (Table 3)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Local response normalisation on and off"
 CLAIM = """

@@ -1,6 +1,6 @@
 """Overlapping (3x3, stride 2) vs non-overlapping (2x2, stride 2) max-pooling (AlexNet Sec. 3.4)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Overlapping vs non-overlapping pooling"
 CLAIM = """

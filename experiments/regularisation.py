@@ -1,6 +1,6 @@
 """Dropout and data augmentation on and off for the small AlexNet (Sec. 4.1-4.2)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Dropout and data augmentation on and off (AlexNet)"
 CLAIM = """

@@ -1,6 +1,6 @@
 """ReLU vs tanh: steps to reach 25% training error (AlexNet Sec. 3.1, Fig. 1)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "ReLU vs tanh: steps to 25% training error"
 CLAIM = """

@@ -1,6 +1,6 @@
 """Plain vs residual networks at 20 and 56 layers (He et al., Sec. 4.2, Fig. 6)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Plain vs residual at 20 and 56 layers"
 CLAIM = """

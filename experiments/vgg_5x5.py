@@ -1,6 +1,6 @@
 """VGG-B with pairs of 3x3 convolutions vs single 5x5 convolutions (Simonyan & Zisserman, Sec. 4.1)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Stacks of 3x3 convolutions vs one 5x5"
 CLAIM = """

@@ -1,6 +1,6 @@
 """Depth: VGG configurations A (11), B (13), D (16) and E (19 layers) (Table 3)."""
 
-from experiments.run import Arm
+from experiments.study import Arm
 
 TITLE = "Depth: VGG A, B, D, E"
 CLAIM = """

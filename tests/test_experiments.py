@@ -4,14 +4,18 @@ committed study files name valid configs and overrides."""
 import glob
 import json
 import os
+import shutil
 
 import pytest
 
+from experiments import records
+from experiments import report
 from experiments import run
+from experiments import study as study_lib
 from jaxcnn import config as config_lib
 
 STUDY = '''
-from experiments.run import Arm
+from experiments.study import Arm
 TITLE = "Width"
 CLAIM = "A wider LeNet-5 is better."
 SCALE = "The synthetic test data, 8 steps."
@@ -29,6 +33,7 @@ CURVES = ("train/grad_norm/c1",)
 
 def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tmp_path,
                                                                     monkeypatch):
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
   study = tmp_path / "width.py"
   study.write_text(STUDY.format(data_dir=data_dir))
   results, runs = tmp_path / "results", tmp_path / "runs"
@@ -46,12 +51,17 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   # A study's extra curves (here the first layer's gradient norm) are kept in the record.
   assert [row["step"] for row in record["curve"] if "train/grad_norm/c1" in row] == [2, 4, 6, 8]
   assert record["device"] == "cpu" and record["cpus"] == os.cpu_count()
+  assert record["code_version"] == "abc1234"
+  assert record["workdir"] == str(runs / "width" / "narrow" / "seed0")  # Outside the repo.
+  assert f"--workdir={record['workdir']} " in record["command"]
 
   table = (results / "width.md").read_text()
   assert "| narrow | 2 |" in table and "| wide | 2 |" in table and "vs narrow (t = " in table
+  assert "code version abc1234)" in table
   assert f"({os.cpu_count()} CPU cores, load average" in table
   csv_rows = (results / "width.csv").read_text().splitlines()
   assert len(csv_rows) == 5 and csv_rows[0].startswith("arm,seed,top1_err")
+  assert csv_rows[0].endswith(",steps_to_25,steps,wall_s,code_version,command")
   assert (results / "width.png").stat().st_size > 10_000
 
   # A second sitting trains nothing: every record exists.
@@ -67,64 +77,190 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
 
 
 def test_mean_std_and_welch_t():
-  assert run._mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
-  # (5 - 2) / sqrt(1/3 + 1/3)
-  assert run.welch_t([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(3 / (2 / 3) ** 0.5)
+  assert report.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+  # (5 - 2) / sqrt(1/3 + 1/3), in float64.
+  assert report.welch_t([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(3 / (2 / 3) ** 0.5,
+                                                                             rel=1e-12)
 
 
 def test_steps_to_train_error_reads_the_logged_windows():
   curve = [{"step": 10, "train/top1": 0.5}, {"step": 20, "train/top1": 0.74},
            {"step": 25, "eval/top1": 0.9}, {"step": 30, "train/top1": 0.76}]
-  assert run.steps_to_train_error(curve, 0.25) == 30
-  assert run.steps_to_train_error(curve, 0.1) is None
+  assert report.steps_to_train_error(curve, 0.25) == 30
+  assert report.steps_to_train_error(curve, 0.1) is None
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(
-    os.path.dirname(__file__), "..", "experiments", "*.py"))))
+STUDIES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
+                                                  "experiments", "*.py"))
+                 if os.path.basename(p) not in ("__init__.py", "run.py", "study.py",
+                                                "records.py", "report.py"))
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: os.path.basename(p))
 def test_committed_studies_build_every_arm(path):
-  name = os.path.splitext(os.path.basename(path))[0]
-  if name in ("__init__", "run"):
-    return
-  study = run.load_module(path, f"study_{name}")
-  assert study.TITLE and study.CLAIM.strip() and study.SCALE.strip()
-  assert len(study.SEEDS) >= 3 and len(study.ARMS) >= 2
-  names = [arm.name for arm in study.ARMS]
-  assert len(set(names)) == len(names) and all(a.baseline in ("", *names) for a in study.ARMS)
-  assert set(getattr(study, "COLUMNS", ())) <= set(run.COLUMNS)
-  for arm in study.ARMS:
+  study = study_lib.load(path)
+  assert study.title and study.claim.strip() and study.scale.strip()
+  assert len(study.seeds) >= 3 and len(study.arms) >= 2
+  for arm in study.arms:
     config = run.build_config(arm, seed=1)  # Overrides name real fields of the config.
     config_lib.validate(config)
     assert config.dataset == "fashion_mnist" and config.seed == 1
   # Each committed record was trained with the config its arm builds today, so the table can
   # be reproduced from the committed files. (Fields added to the config since a run, which
   # the record lacks, are left out; the first study's records predate config_values.)
-  for arm in study.ARMS:
-    for seed in study.SEEDS:
-      record_file = run.record_path(name, arm, seed)
-      if not os.path.exists(record_file):
-        continue
-      record = json.load(open(record_file))
-      if "config_values" in record:
-        now = json.loads(run.build_config(arm, seed).to_json_best_effort())
-        assert _changed(record["config_values"], now) == [], (name, arm.name, seed)
+  for (name, seed), record in records.read(records.RESULTS, study).items():
+    now = json.loads(run.build_config(study.arm(name), seed).to_json_best_effort())
+    assert records.config_changes(record, now) == [], (study.name, name, seed)
 
 
-def _changed(then: dict, now: dict, prefix: str = "") -> list:
-  """The fields of ``then`` whose value differs in ``now`` (nested dicts compared per key)."""
-  out = []
-  for key, value in then.items():
-    if isinstance(value, dict) and isinstance(now.get(key), dict):
-      out += _changed(value, now[key], f"{prefix}{key}.")
-    elif key not in now or now[key] != value:
-      out.append((prefix + key, value, now.get(key, "<absent>")))
-  return out
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: os.path.basename(p))
+def test_committed_tables_are_regenerated_byte_for_byte_or_refused(path, tmp_path, capsys):
+  """From the committed records, the runner rewrites the committed table and CSV exactly, or
+  (records of several code versions) refuses to write any."""
+  study = study_lib.load(path)
+  existing = records.read(records.RESULTS, study)
+  if len(existing) < len(study.arms) * len(study.seeds):
+    pytest.skip(f"{study.name}: {len(existing)} of {len(study.arms) * len(study.seeds)} runs "
+                "recorded; no table yet")
+  results = tmp_path / "results"
+  shutil.copytree(os.path.join(records.RESULTS, study.name), results / study.name)
+  code = run.main([path, "--summarize_only", f"--results_dir={results}"])
+  if run.mixed_versions(study, existing):
+    assert code == 1 and "--rerun_stale" in capsys.readouterr().err
+    assert not (results / f"{study.name}.md").exists()
+    return
+  assert code == 0
+  for ext in (".md", ".csv"):
+    committed = open(os.path.join(records.RESULTS, study.name + ext), "rb").read()
+    assert (results / (study.name + ext)).read_bytes() == committed, study.name + ext
+  assert (results / f"{study.name}.png").stat().st_size > 10_000
+
+
+def _fake_record(arm, seed, version, top1=0.9):
+  curve = [{"step": 10, "train/top1": 0.5}, {"step": 20, "train/top1": 0.8}]
+  return {"study": "width", "arm": arm, "seed": seed, "command": "c", "code_version": version,
+          "top1": top1, "top5": 1.0, "train_top1": top1, "steps": 20, "steps_per_epoch": 10,
+          "params": 10, "macs": 100, "wall_s": 1.0, "curve": curve,
+          "config_values": {"log_every_steps": 10}}
+
+
+def test_records_of_two_code_versions_make_no_table_and_rerun_stale_retrains_them(
+    tmp_path, monkeypatch, capsys):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  study = study_lib.load(str(study_file))
+  results = tmp_path / "results"
+  for arm in study.arms:
+    for seed in study.seeds:
+      version = "old0001" if (arm.name, seed) == ("wide", 1) else "new0002"
+      records.write(str(results), "width", arm, seed, _fake_record(arm.name, seed, version))
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={tmp_path / 'runs'}"]
+  assert run.main(argv + ["--summarize_only"]) == 1
+  err = capsys.readouterr().err
+  assert "old0001: 1 runs (wide seed 1)" in err and "new0002: 3 runs" in err
+  assert "--rerun_stale" in err and not (results / "width.md").exists()
+
+  # The current version is new0002: only the stale run is retrained (from a fresh workdir).
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "new0002")
+  monkeypatch.setattr(run, "stale_runs", lambda s, existing, current: {
+      k: "old" for k, r in existing.items() if r["code_version"] != current})
+  stale_workdir = tmp_path / "runs" / "width" / "wide" / "seed1"
+  stale_workdir.mkdir(parents=True)
+  trained = []
+
+  def fake_run_one(study, arm, seed, results_dir, workdir_root):
+    assert not stale_workdir.exists()  # An old version's checkpoints are never resumed.
+    trained.append((arm.name, seed))
+    record = _fake_record(arm.name, seed, "new0002", top1=0.95)
+    records.write(results_dir, study.name, arm, seed, record)
+    return record
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
+  assert run.main(argv) == 1  # Without --rerun_stale nothing is retrained or written.
+  assert trained == [] and not (results / "width.md").exists()
+  assert run.main(argv + ["--rerun_stale"]) == 0
+  assert trained == [("wide", 1)]
+  assert "code version new0002)" in (results / "width.md").read_text()
+
+
+def test_stale_runs_names_other_versions_and_changed_configs(tmp_path, monkeypatch):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  study = study_lib.load(str(study_file))
+  narrow, wide = study.arms
+  same = json.loads(run.build_config(narrow, 0).to_json_best_effort())
+  existing = {
+      ("narrow", 0): {**_fake_record("narrow", 0, "v2"), "config_values": same},
+      ("narrow", 1): _fake_record("narrow", 1, "v1"),
+      ("wide", 0): {**_fake_record("wide", 0, "v2"), "config_values": {**same, "width": 0.5}},
+  }
+  stale = run.stale_runs(study, existing, "v2")
+  assert set(stale) == {("narrow", 1), ("wide", 0)}
+  assert "code version v1, not v2" in stale["narrow", 1]
+  assert "width 0.5 -> 1.0" in stale["wide", 0]
+
+
+def test_code_version_is_the_last_commit_that_changed_the_training_code(monkeypatch):
+  monkeypatch.delenv("JAXCNN_CODE_VERSION", raising=False)
+  version = records.code_version()
+  clean = version.removesuffix("+dirty")
+  assert clean == records._git("log", "-1", "--format=%h", "--", "jaxcnn", "configs")
+  # A commit that touches neither (here: the first commit of experiments/report.py, or any
+  # later commit of the tests alone) has the code version of the last one that did.
+  head = records._git("rev-parse", "--short", "HEAD")
+  assert records.code_version_at(head) == clean
+  assert records.version_of({"commit": head}) == clean
+  assert records.version_of({"commit": head, "code_version": "x"}) == "x"
+
+
+def test_workdirs_inside_the_repository_are_recorded_relative_to_it(tmp_path):
+  assert records.relative(os.path.join(study_lib.REPO, "runs", "a")) == os.path.join("runs", "a")
+  assert records.relative(str(tmp_path)) == str(tmp_path)
+
+
+def test_a_study_file_with_an_unknown_field_or_column_is_refused(tmp_path):
+  bad = tmp_path / "bad.py"
+  bad.write_text(STUDY.format(data_dir="x") + "COLUMS = ('top1',)\n")
+  with pytest.raises(SystemExit, match="unknown field.*COLUMS"):
+    study_lib.load(str(bad))
+  bad.write_text(STUDY.format(data_dir="x").replace('"steps_to_25"', '"steps_to_x"'))
+  with pytest.raises(SystemExit, match="unknown column 'steps_to_x'"):
+    study_lib.load(str(bad))
+
+
+def test_a_sweep_chooses_one_arm_per_group_and_reports_the_ratio(tmp_path):
+  sweep = tmp_path / "sweep.py"
+  sweep.write_text("""
+from experiments.study import Arm
+TITLE, CLAIM, SCALE = "t", "c", "s"
+SEEDS = (0, 1)
+ARMS = [Arm("a slow", "configs/lenet5.py:tiny", group="a"),
+        Arm("a fast", "configs/lenet5.py:tiny", group="a"),
+        Arm("b", "configs/lenet5.py:tiny", group="b")]
+COLUMNS = ("steps_to_25",)
+SELECT = "steps_to_25"
+RATIO = True
+""")
+  study = study_lib.load(str(sweep))
+
+  def runs_reaching(*steps):  # One run per seed, 25% error first reached at these steps.
+    return [{**_fake_record("x", i, "v"), "curve": [{"step": s, "train/top1": 0.8}]}
+            for i, s in enumerate(steps)]
+
+  runs = {"a slow": runs_reaching(600, 700), "a fast": runs_reaching(300, 400),
+          "b": runs_reaching(100, 100)}
+  assert {g: a.name for g, a in report.selected(study, runs).items()} == {
+      "a": "a fast", "b": "b"}
+  text = report.table(study, runs)
+  assert "- a: a fast, 350 ± 71" in text
+  assert "Ratio a / b of steps to 25% train err, per seed: 3.50 ± 0.71" in text
 
 
 def test_the_table_names_an_accelerator_and_the_commit_can_be_given(monkeypatch):
   cpu = {"cpus": 2, "load_average": 0.5, "device": "cpu"}
   gpu = {"cpus": 16, "load_average": 1.5, "device": "1 x NVIDIA H200"}
-  assert run._machine({"a": [cpu, {"cpus": 2, "load_average": 1.0}]}) == (
+  assert report._machine({"a": [cpu, {"cpus": 2, "load_average": 1.0}]}) == (
       "2 CPU cores, load average 0.5-1.0 at the runs' ends")
-  assert run._machine({"a": [gpu]}).startswith("1 x NVIDIA H200 with 16 CPU cores")
+  assert report._machine({"a": [gpu]}).startswith("1 x NVIDIA H200 with 16 CPU cores")
   monkeypatch.setenv("JAXCNN_COMMIT", "abc1234")
   assert run._git_commit() == "abc1234"
