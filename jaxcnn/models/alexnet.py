@@ -235,8 +235,48 @@ class AlexNet(nn.Module):
     return x.astype(jnp.float32)
 
 
+class Fig1Net(nn.Module):
+  """The four-layer network of AlexNet's Figure 1 (ReLU vs tanh on CIFAR-10).
+
+  The paper says only "a four-layer convolutional neural network" with no regularisation of
+  any kind. This is the four-layer net of Krizhevsky's cuda-convnet (its "80 sec" CIFAR-10
+  layer file, in the spirit of the one the figure used): three 5x5 convolutions of 32, 32
+  and 64 maps (padding 2), each followed by 3x3/2 pooling (max, then average, then average,
+  rounded up as cuda-convnet does), and one fully connected layer to the classes. No LRN,
+  no dropout. Both activations start from the same LeCun-normal weights and zero biases.
+  """
+  num_classes: int = 10
+  input_size: int = 28
+  width: float = 1.0
+  dtype: str = "float32"
+  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  activation: str = "relu"  # "relu" or "tanh" (Sec. 3.1, Fig. 1).
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    del train  # No dropout or normalisation.
+    if self.activation not in ("relu", "tanh"):
+      raise ValueError(f"alexnet_fig1 activation must be relu or tanh, got {self.activation!r}.")
+    act = nn.relu if self.activation == "relu" else jnp.tanh
+    layers.check_input_size(x, 8, "alexnet_fig1")
+    dtype = jnp.dtype(self.dtype)
+    conv = functools.partial(nn.Conv, kernel_size=(5, 5), padding=2, dtype=dtype,
+                             conv_general_dilated=conv_lib.select(self.conv_impl))
+    max_pool = pool_lib.select(self.conv_impl)
+    x = x.astype(dtype)
+    x = layers.max_pool_ceil(act(conv(layers.scaled_width(32, self.width), name="conv1")(x)),
+                             3, 2, pool_fn=max_pool)
+    x = layers.avg_pool_ceil(act(conv(layers.scaled_width(32, self.width), name="conv2")(x)),
+                             3, 2)
+    x = layers.avg_pool_ceil(act(conv(layers.scaled_width(64, self.width), name="conv3")(x)),
+                             3, 2)
+    x = nn.Dense(self.num_classes, dtype=dtype, name="fc")(x.reshape(x.shape[0], -1))
+    return x.astype(jnp.float32)
+
+
 VARIANTS = {
     "alexnet": AlexNet,
+    "alexnet_fig1": Fig1Net,
     "alexnet_torchvision": functools.partial(
         AlexNet, convs=TORCHVISION_CONVS, input_size=224, lrn=False, towers=1,
         adaptive_pool=True),

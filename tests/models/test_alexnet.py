@@ -311,3 +311,19 @@ def test_non_overlapping_pooling_trains_on_odd_map_sizes():
   grads = jax.grad(lambda v: model.apply(v, x, train=False).sum())(variables)
   assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
   assert np.abs(grads["params"]["conv1"]["kernel"]).max() > 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_figure_1_net_has_four_layers_and_pools_to_3x3(activation):
+  """Three 5x5 convs of 32-32-64 maps and one FC layer; 28 -> 14 -> 7 -> 3 by 3x3/2 pooling
+  rounded up. Parameters: 832 + 25,632 + 51,264 conv, (3*3*64 + 1) * 10 FC."""
+  model = alexnet.Fig1Net(activation=activation)
+  x = jax.random.normal(jax.random.key(0), (2, 28, 28, 1))
+  variables = model.init(jax.random.key(1), x, train=False)
+  params = variables["params"]
+  assert list(params) == ["conv1", "conv2", "conv3", "fc"]
+  assert sum(p.size for p in jax.tree.leaves(params)) == 832 + 25_632 + 51_264 + 5_770
+  assert params["fc"]["kernel"].shape == (3 * 3 * 64, 10)
+  assert model.apply(variables, x, train=True).shape == (2, 10)
+  other = alexnet.Fig1Net(activation="tanh" if activation == "relu" else "relu")
+  assert differ(model.apply(variables, x, train=False), other.apply(variables, x, train=False))
