@@ -210,7 +210,8 @@ def main(argv: list[str]) -> int:
       shutil.rmtree(run_workdir(workdir_root, study.name, study.arm(name), seed),
                     ignore_errors=True)
       del existing[name, seed]
-    todo = [(arm, s) for arm in study.arms for s in study.seeds
+    # Seed by seed: a study cut short has every arm at its first seeds.
+    todo = [(arm, s) for s in study.seeds for arm in study.arms
             if (arm.name, s) not in existing]
     from jaxcnn.errors import UserError
     for i, (arm, seed) in enumerate(todo):
