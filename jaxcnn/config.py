@@ -15,8 +15,8 @@ def base_config() -> ConfigDict:
   c.model_kwargs = ConfigDict()  # Constructor fields (paper ablation switches).
   c.width = 1.0
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
-  # Convolutions and max pooling: jaxcnn.models.conv and .pool on "auto" (on CPU; XLA's own
-  # elsewhere) or "fast"; XLA's own everywhere on "native".
+  # The kernels of convolutions and max pooling (jaxcnn.models.ops): "auto" (CPU
+  # formulations on CPU, XLA's own elsewhere), "native" (XLA's own) or "fast" (CPU's anywhere).
   c.conv_impl = "auto"
   c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
   # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.convert import) whose weights

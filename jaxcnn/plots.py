@@ -18,7 +18,6 @@ import sys
 from absl import logging
 # The object-oriented API draws without pyplot's global state or a display: Figure.savefig
 # renders PNGs with Agg.
-import jax
 from matplotlib.figure import Figure
 import numpy as np
 
@@ -27,7 +26,7 @@ from jaxcnn import loading
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
-from jaxcnn.models import conv as conv_lib
+from jaxcnn.models import ops
 
 def read_metrics(workdir: str) -> list[dict]:
   """The rows of WORKDIR/metrics.jsonl (a line cut short by a kill is skipped)."""
@@ -136,8 +135,7 @@ def confusion_matrix(run: loading.Run, data_dir: str | None = None,
                     f"takes {tuple(run.image_shape)}.")
   # The evaluation protocol over the split's batches (read per batch when it is streamed).
   protocol = evaluate.make_protocol(config, run.model, varying_size=varying)
-  forward = jax.jit(protocol.probabilities,
-                    compiler_options=conv_lib.compiler_options(config.conv_impl))
+  forward = ops.jit(protocol.probabilities, impl=config.conv_impl)
   matrix = np.zeros((run.num_classes, run.num_classes), np.int64)
   for batch in pipeline.eval_batches(split, batch_size, preprocess=protocol.preprocess,
                                      workers=config.data.workers):

@@ -14,7 +14,6 @@ import json
 import sys
 
 from absl import logging
-import jax
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
@@ -22,7 +21,7 @@ from PIL import ImageOps
 from jaxcnn import evaluate
 from jaxcnn import loading
 from jaxcnn.errors import UserError
-from jaxcnn.models import conv as conv_lib
+from jaxcnn.models import ops
 
 # 16-bit and float images: PIL's convert() would clip them to 8 bits rather than scale.
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -59,8 +58,7 @@ def classifier(run: loading.Run, batch_size: int = 256):
   images (the last batch padded, so nothing recompiles)."""
   protocol = evaluate.make_protocol(run.config, run.model)
   preprocess = protocol.preprocess
-  forward = jax.jit(protocol.probabilities,
-                    compiler_options=conv_lib.compiler_options(run.config.conv_impl))
+  forward = ops.jit(protocol.probabilities, impl=run.config.conv_impl)
 
   def classify(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)

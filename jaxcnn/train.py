@@ -26,7 +26,7 @@ from jaxcnn import steps
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
-from jaxcnn.models import conv as conv_lib
+from jaxcnn.models import ops
 from jaxcnn.state import TrainState
 
 
@@ -102,20 +102,19 @@ class Experiment:
 
     data_sharding = sharding.batch_sharding(self.mesh)
     replicated = sharding.replicated(self.mesh)
-    options = conv_lib.compiler_options(config.conv_impl)
-    self.train_step = jax.jit(
+    self.train_step = ops.jit(
         sharding.traced_in(self.mesh, functools.partial(
             steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight,
             layer_grad_norms=config.log_layer_grad_norms)),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0,
-        compiler_options=options)
+        impl=config.conv_impl)
     # config.eval_protocol: its host preprocessing and its step (steps.eval_step for "center").
     varying = self.dataset is not None and None in self.eval_source.image_shape
     self.eval_protocol = eval_protocols.make_protocol(config, self.model, varying_size=varying)
-    self.eval_step = jax.jit(sharding.traced_in(self.mesh, self.eval_protocol.step),
+    self.eval_step = ops.jit(sharding.traced_in(self.mesh, self.eval_protocol.step),
                              in_shardings=(self.state_sharding, data_sharding),
-                             out_shardings=replicated, compiler_options=options)
+                             out_shardings=replicated, impl=config.conv_impl)
     self.record_eval = jax.jit(self._record_eval, in_shardings=(self.state_sharding, None),
                                out_shardings=self.state_sharding, donate_argnums=0)
 

@@ -38,9 +38,8 @@ import jax.numpy as jnp
 import flax.linen as nn
 from jax.sharding import PartitionSpec as P
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 
 class ConvSpec(NamedTuple):
@@ -130,7 +129,7 @@ class AlexNet(nn.Module):
   input_size: int = 227  # 11x11/4 with no padding needs 227 for 55x55 (the paper says 224).
   width: float = 1.0  # Scales every conv and the two hidden FC layers.
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   lrn: bool = True
   lrn_after_pool: bool = False  # ZFNet normalises the pooled maps; AlexNet pools normalised ones.
   pool_window: int = 3
@@ -174,7 +173,7 @@ class AlexNet(nn.Module):
     # A 2x2/2 window over an odd size leaves the last row out (pad -1): crop it rather than
     # pad negatively, which reduce_window's gradient does not take.
     x = x[:, :x.shape[1] + min(pad_h, 0), :x.shape[2] + min(pad_w, 0)]
-    return pool_lib.select(self.conv_impl)(x, (self.pool_window,) * 2, (2, 2),
+    return self.ops.max_pool(x, (self.pool_window,) * 2, (2, 2),
                                            padding=((0, max(pad_h, 0)), (0, max(pad_w, 0))))
 
   @nn.compact
@@ -195,7 +194,7 @@ class AlexNet(nn.Module):
         nn.initializers.he_normal()
     bias = lambda value: value if self.weight_init == "normal" else 0.0
     tower_init = lambda f, ndim: nn.with_logical_partitioning(f, (None,) * (ndim - 1) + ("tower",))
-    conv = conv_lib.select(self.conv_impl)
+    conv = self.ops.conv
     x = x.astype(dtype)
     n_lrn = 0
     for spec in self.convs:
@@ -249,7 +248,7 @@ class Fig1Net(nn.Module):
   input_size: int = 28
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   activation: str = "relu"  # "relu" or "tanh" (Sec. 3.1, Fig. 1).
 
   @nn.compact
@@ -261,8 +260,8 @@ class Fig1Net(nn.Module):
     layers.check_input_size(x, 8, "alexnet_fig1")
     dtype = jnp.dtype(self.dtype)
     conv = functools.partial(nn.Conv, kernel_size=(5, 5), padding=2, dtype=dtype,
-                             conv_general_dilated=conv_lib.select(self.conv_impl))
-    max_pool = pool_lib.select(self.conv_impl)
+                             conv_general_dilated=self.ops.conv)
+    max_pool = self.ops.max_pool
     x = x.astype(dtype)
     x = layers.max_pool_ceil(act(conv(layers.scaled_width(32, self.width), name="conv1")(x)),
                              3, 2, pool_fn=max_pool)

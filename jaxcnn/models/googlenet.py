@@ -12,9 +12,8 @@ from typing import Callable
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "M" = max pool 3x3/2.
 TABLE1 = (
@@ -48,7 +47,7 @@ class ConvBlock(nn.Module):
   stride: int = 1
   batch_norm: bool = False
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -57,7 +56,7 @@ class ConvBlock(nn.Module):
                 padding=self.kernel // 2, use_bias=not self.batch_norm,
                 kernel_init=_TORCHVISION_KERNEL if self.batch_norm else _CAFFE_KERNEL,
                 bias_init=_CAFFE_BIAS, dtype=dtype,
-                conv_general_dilated=conv_lib.select(self.conv_impl), name="conv")(x)
+                conv_general_dilated=self.ops.conv, name="conv")(x)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3, dtype=dtype,
                        name="bn")(x)
@@ -71,15 +70,15 @@ class Inception(nn.Module):
   branch5x5_kernel: int = 5
   batch_norm: bool = False
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     n1x1, n3x3r, n3x3, n5x5r, n5x5, npool = self.widths
     conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype,
-                             conv_impl=self.conv_impl)
+                             ops=self.ops)
     k5 = self.branch5x5_kernel
-    pool = pool_lib.select(self.conv_impl)(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
+    pool = self.ops.max_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
     b1 = conv(n1x1, 1, name="b1x1")(x, train=train)
     if self.naive:
       b3 = conv(n3x3, 3, name="b3x3")(x, train=train)
@@ -102,7 +101,7 @@ class AuxClassifier(nn.Module):
   dropout_rate: float = 0.7
   batch_norm: bool = False
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -110,7 +109,7 @@ class AuxClassifier(nn.Module):
     x = (layers.adaptive_avg_pool(x, 4) if self.pool == "adaptive4"
          else layers.avg_pool_ceil(x, 5, 3))
     x = ConvBlock(self.conv_features, 1, batch_norm=self.batch_norm, dtype=self.dtype,
-                  conv_impl=self.conv_impl, name="conv")(x, train=train)
+                  ops=self.ops, name="conv")(x, train=train)
     x = x.reshape(x.shape[0], -1)
     kernel_init = _TORCHVISION_KERNEL if self.batch_norm else _CAFFE_KERNEL
     x = nn.relu(nn.Dense(self.hidden, kernel_init=kernel_init,
@@ -140,7 +139,7 @@ class GoogLeNet(nn.Module):
   input_size: int = 224
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   blocks: tuple = TABLE1
   inception: str = "bottleneck"
   head: str = "gap"
@@ -189,7 +188,7 @@ class GoogLeNet(nn.Module):
     dtype = jnp.dtype(self.dtype)
     w = lambda c: layers.scaled_width(c, self.width)
     conv = functools.partial(ConvBlock, batch_norm=self.batch_norm, dtype=self.dtype,
-                             conv_impl=self.conv_impl)
+                             ops=self.ops)
     x = x.astype(dtype)
     if self.transform_input:
       mean = jnp.array([0.485, 0.456, 0.406], dtype)
@@ -197,7 +196,7 @@ class GoogLeNet(nn.Module):
       x = x * (std / 0.5) + (mean - 0.5) / 0.5
     windows = iter(self._pool_windows())
     max_pool = functools.partial(layers.max_pool_ceil,
-                                 pool_fn=pool_lib.select(self.conv_impl))
+                                 pool_fn=self.ops.max_pool)
     # Caffe's LRN (bvlc_googlenet): size 5, alpha 1e-4 divided by size, beta 0.75, k 1.
     lrn = layers.LRN(size=5, k=1.0, alpha=1e-4 / 5, beta=0.75) if self.lrn else (lambda y: y)
 
@@ -216,12 +215,12 @@ class GoogLeNet(nn.Module):
       name, widths = block
       x = Inception(tuple(w(c) for c in widths), naive=self.inception == "naive",
                     branch5x5_kernel=self.branch5x5_kernel, batch_norm=self.batch_norm,
-                    dtype=self.dtype, conv_impl=self.conv_impl, name=name)(x, train=train)
+                    dtype=self.dtype, ops=self.ops, name=name)(x, train=train)
       if run_aux and name in AUX_AFTER:
         aux.append(AuxClassifier(self.num_classes, w(128), w(1024), pool=self.aux_pool,
                                  dropout_rate=self.aux_dropout_rate,
                                  batch_norm=self.batch_norm, dtype=self.dtype,
-                                 conv_impl=self.conv_impl,
+                                 ops=self.ops,
                                  name=f"aux{len(aux) + 1}")(x, train=train))
 
     # At 224 the final map is 7x7: global average pooling is the paper's 7x7/1 avg pool.

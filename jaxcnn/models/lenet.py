@@ -15,9 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 # Table I: the S2 maps that feed each C3 map.
 C3_TABLE = (
@@ -123,7 +122,7 @@ class LeNet5(nn.Module):
   input_size: int = 32
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -132,7 +131,7 @@ class LeNet5(nn.Module):
     dtype = jnp.dtype(self.dtype)
     x = x.astype(dtype)
     conv = functools.partial(nn.Conv, padding="VALID", dtype=dtype,
-                             conv_general_dilated=conv_lib.select(self.conv_impl))
+                             conv_general_dilated=self.ops.conv)
     # Every unit squashes its weighted sum (Sec. II.A, Appendix A), subsampling units included.
     x = squash(conv(6, (5, 5), kernel_init=fan_in_uniform(25 * x.shape[-1]),
                     bias_init=nn.initializers.zeros, name="c1")(x))
@@ -157,7 +156,7 @@ class LeNet5Modern(nn.Module):
   input_size: int = 28
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -169,8 +168,8 @@ class LeNet5Modern(nn.Module):
     # On 28x28 input C1 pads by 2, giving the paper's 32x32 field.
     pad = 2 if x.shape[1] < 32 else 0
     conv = functools.partial(nn.Conv, dtype=dtype,
-                             conv_general_dilated=conv_lib.select(self.conv_impl))
-    max_pool = pool_lib.select(self.conv_impl)
+                             conv_general_dilated=self.ops.conv)
+    max_pool = self.ops.max_pool
     x = conv(w(6), (5, 5), padding=pad, name="c1")(x)
     x = max_pool(nn.relu(x), (2, 2), (2, 2))
     x = conv(w(16), (5, 5), padding="VALID", name="c3")(x)

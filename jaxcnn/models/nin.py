@@ -13,9 +13,8 @@ from typing import Sequence
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 # Per block: the spatial conv (maps, kernel), the two 1x1 convs, then the pooling after it.
 # The last block's final 1x1 conv has num_classes maps ("C") when the head is GAP.
@@ -33,7 +32,7 @@ class NiN(nn.Module):
   input_size: int = 32
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   head: str = "gap"
   dropout: float = 0.5
   # "normal": N(0, 0.05^2) as the released model; "he": N(0, 2 / fan_in), for narrow variants
@@ -52,7 +51,7 @@ class NiN(nn.Module):
     init = (nn.initializers.normal(0.05) if self.weight_init == "normal"
             else nn.initializers.he_normal())
     conv = functools.partial(nn.Conv, dtype=dtype, kernel_init=init,
-                             conv_general_dilated=conv_lib.select(self.conv_impl))
+                             conv_general_dilated=self.ops.conv)
     x = x.astype(dtype)
     n_conv = 0
     for b, ((maps, k), micro, pool) in enumerate(self.blocks):
@@ -70,7 +69,7 @@ class NiN(nn.Module):
       if pool is not None:
         # 3x3/2 with Caffe's ceil rounding: 32 -> 16 -> 8.
         if pool == "max":
-          x = layers.max_pool_ceil(x, 3, 2, pool_fn=pool_lib.select(self.conv_impl))
+          x = layers.max_pool_ceil(x, 3, 2, pool_fn=self.ops.max_pool)
         else:
           x = layers.avg_pool_ceil(x, 3, 2)
       if not last_block:

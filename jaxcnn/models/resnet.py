@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 # Table 1: blocks per stage. CIFAR (Sec. 4.2): depth 6n + 2 with n blocks in each of 3 stages.
 IMAGENET_STAGES = {
@@ -50,13 +49,13 @@ class Block(nn.Module):
   zero_init_residual: bool = False
   stride_in_1x1: bool = False
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     dtype = jnp.dtype(self.dtype)
     conv = functools.partial(nn.Conv, use_bias=False, kernel_init=_KAIMING, dtype=dtype,
-                             conv_general_dilated=conv_lib.select(self.conv_impl))
+                             conv_general_dilated=self.ops.conv)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=dtype)
     # Zero-initialising the last BN's scale starts each residual branch at zero (Goyal et al.).
@@ -116,7 +115,7 @@ class ResNet(nn.Module):
   input_size: int = 224
   width: float = 1.0
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -128,7 +127,7 @@ class ResNet(nn.Module):
     layers.check_input_size(x, 1, "ResNet")
     dtype = jnp.dtype(self.dtype)
     w = lambda c: layers.scaled_width(c, self.width)
-    conv_fn = conv_lib.select(self.conv_impl)
+    conv_fn = self.ops.conv
     x = x.astype(dtype)
     if self.stem == "imagenet":
       x = nn.Conv(w(64), (7, 7), (2, 2), padding=3, use_bias=False, kernel_init=_KAIMING,
@@ -141,14 +140,14 @@ class ResNet(nn.Module):
                      name="bn1")(x)
     x = nn.relu(x)
     if self.stem == "imagenet":
-      x = pool_lib.select(self.conv_impl)(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+      x = self.ops.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     for i, (blocks, features) in enumerate(zip(self.stage_sizes, self.stage_widths)):
       for j in range(blocks):
         x = Block(w(features), stride=2 if i > 0 and j == 0 else 1, bottleneck=self.bottleneck,
                   residual=self.residual, shortcut=self.shortcut,
                   zero_init_residual=self.zero_init_residual,
                   stride_in_1x1=self.stride_in_1x1, dtype=self.dtype,
-                  conv_impl=self.conv_impl,
+                  ops=self.ops,
                   name=f"layer{i + 1}_{j}")(x, train=train)
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dense(self.num_classes, dtype=dtype, name="fc")(x)

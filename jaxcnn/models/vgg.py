@@ -24,9 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 from jaxcnn.models import layers
-from jaxcnn.models import pool as pool_lib
+from jaxcnn.models import ops as ops_lib
 
 # Table 1. C adds 1x1 convs at the end of blocks 3-5; A-LRN normalises after the first conv.
 CONFIGS = {
@@ -98,7 +97,7 @@ class VGG(nn.Module):
   input_size: int = 224  # The training crop; sets fc6's window when adaptive_pool is off.
   width: float = 1.0  # Scales every conv and the two hidden FC layers.
   dtype: str = "float32"
-  conv_impl: str = "auto"  # jaxcnn.models.conv: "auto", "native" or "fast".
+  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   batch_norm: bool = False
   adaptive_pool: bool = False
   fully_convolutional: bool = False
@@ -142,7 +141,7 @@ class VGG(nn.Module):
     n_lrn = 0
     for entry in self.spec:
       if entry == "M":
-        x = pool_lib.select(self.conv_impl)(x, (2, 2), (2, 2))
+        x = self.ops.max_pool(x, (2, 2), (2, 2))
       elif entry == "LRN":
         n_lrn += 1
         x = layers.LRN(size=5, k=2.0, alpha=1e-4, beta=0.75, name=f"lrn{n_lrn}")(x)
@@ -150,7 +149,7 @@ class VGG(nn.Module):
         name, maps, kernel = next(names)
         x = nn.Conv(layers.scaled_width(maps, self.width), (kernel, kernel),
                     padding=(kernel - 1) // 2, kernel_init=init, dtype=dtype,
-                    conv_general_dilated=conv_lib.select(self.conv_impl), name=name)(x)
+                    conv_general_dilated=self.ops.conv, name=name)(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                            dtype=dtype, name=name.replace("conv", "bn"))(x)

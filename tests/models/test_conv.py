@@ -1,6 +1,5 @@
 """fast_conv against lax.conv_general_dilated: values, input and weight gradients."""
 
-import functools
 import re
 
 import jax
@@ -12,7 +11,8 @@ import pytest
 from jax import lax
 
 from jaxcnn import models
-from jaxcnn.models import conv
+from jaxcnn.models import ops
+from jaxcnn.models.ops import conv
 from tests.tolerance import assert_close
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -94,18 +94,30 @@ def test_dilated_conv_falls_back_to_lax():
 
 
 def test_select_by_backend():
-  assert conv.select("native") is lax.conv_general_dilated
-  assert conv.select("fast") is conv.conv_general_dilated
-  assert conv.select("auto") is (conv.conv_general_dilated if jax.default_backend() == "cpu"
-                                 else lax.conv_general_dilated)
+  assert ops.select("native").conv is lax.conv_general_dilated
+  assert ops.select("fast").conv is conv.conv_general_dilated
+  assert ops.select("auto").conv is (conv.conv_general_dilated
+                                     if jax.default_backend() == "cpu"
+                                     else lax.conv_general_dilated)
   with pytest.raises(ValueError, match="conv_impl"):
-    conv.select("cudnn")
+    ops.select("cudnn")
+
+
+def test_models_get_their_kernels_from_the_config_only():
+  """The registry hands a model the kernels config.conv_impl selects; unset, it resolves
+  "auto" when traced."""
+  assert models.create("lenet5_modern", conv_impl="native").ops == ops.select("native")
+  assert models.create("lenet5_modern").ops is ops.AUTO
+  x = jnp.ones((2, 8, 8, 3))
+  w = jnp.ones((3, 3, 3, 4))
+  assert_close(ops.AUTO.conv(x, w, (1, 1), "SAME", dimension_numbers=_DN),
+               lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_DN))
 
 
 def test_flax_conv_keeps_its_parameters():
   x = jnp.ones((2, 8, 8, 4))
   native = nn.Conv(6, (3, 3), feature_group_count=2)
-  fast = nn.Conv(6, (3, 3), feature_group_count=2, conv_general_dilated=conv.select("fast"))
+  fast = nn.Conv(6, (3, 3), feature_group_count=2, conv_general_dilated=ops.select("fast").conv)
   variables = native.init(jax.random.PRNGKey(0), x)
   assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(0), x)) == \
       jax.tree.map(jnp.shape, variables)
@@ -145,8 +157,7 @@ def test_training_gradients_match_native(name):
       return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     # The fast path as the train step compiles it (with XLA's own convolutions on CPU).
-    return jax.jit(jax.grad(loss_fn), compiler_options=conv.compiler_options(impl))(
-        variables["params"])
+    return ops.jit(jax.grad(loss_fn), impl=impl)(variables["params"])
 
   fast, native = grads("fast"), grads("native")
   errors = jax.tree.map(_relative_error, fast, native)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.models import layers
+from jaxcnn.models.ops import lrn
 from tests.tolerance import assert_close, differ
 
 
@@ -25,7 +26,7 @@ def _by_formula(a, size, k, alpha, beta):
     (24, 5, 2.0, 1e-4, 0.75),
     (10, 3, 1.0, 0.05, 0.5),
     (9, 4, 1.5, 0.02, 0.75),
-    (layers._LRN_BAND_MAX_MAPS + 3, 5, 2.0, 1e-3, 0.75),
+    (lrn._LRN_BAND_MAX_MAPS + 3, 5, 2.0, 1e-3, 0.75),
 ])
 def test_matches_the_formula(channels, size, k, alpha, beta):
   a = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4, channels))) * 10

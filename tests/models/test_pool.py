@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from jaxcnn.models import layers
-from jaxcnn.models import pool
+from jaxcnn.models import ops
+from jaxcnn.models.ops import pool
 from tests.tolerance import assert_close
 
 # (input shape, window, strides, padding): the models' pooling layers, at small sizes.
@@ -51,5 +52,5 @@ def test_ceil_pooling_uses_the_implementation_it_is_given():
 
 
 def test_select_follows_conv_impl():
-  assert pool.select("native") is nn.max_pool
-  assert pool.select("fast") is pool.max_pool
+  assert ops.select("native").max_pool is nn.max_pool
+  assert ops.select("fast").max_pool is pool.max_pool

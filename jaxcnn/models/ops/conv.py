@@ -1,6 +1,6 @@
 """A drop-in for ``lax.conv_general_dilated`` (NHWC/HWIO) that XLA:CPU trains quickly.
 
-Two parts, both chosen on CPU only (``select``, ``compiler_options``):
+Two parts, both chosen on CPU only (``jaxcnn.models.ops.select``, ``compiler_options``):
 
 XLA's own convolutions. jaxlib 0.10.2 hands convolutions to its YNNPACK library by default;
 XLA's Eigen convolutions run these networks' 3x3 layers 2-4x faster (batch 128, 2-core EPYC,
@@ -34,7 +34,7 @@ reductions on XLA's own loops too, ResNet-18's step was slower: 4.3 against 3.0 
 Everything else is the native conv. Measured with XLA's own convolutions, batch-sliced or
 im2col weight gradients and im2col strided forwards, which had helped beside YNNPACK, were
 slower (64 maps at 32x32: 209 against 113 ms for the weight gradient; AlexNet's 11x11/4 on
-RGB: 41 against 5.5 ms forward), so they are gone. On GPU/TPU ``select`` picks
+RGB: 41 against 5.5 ms forward), so they are gone. On GPU/TPU ``ops.select`` picks
 ``lax.conv_general_dilated`` and ``compiler_options`` nothing: cuDNN's and XLA's native
 convolutions are the fast ones there.
 """
@@ -304,11 +304,6 @@ def use_fast(impl: str) -> bool:
   if impl not in IMPLS:
     raise ValueError(f"conv_impl must be one of {', '.join(IMPLS)}; got {impl!r}.")
   return impl == "fast" or (impl == "auto" and jax.default_backend() == "cpu")
-
-
-def select(impl: str):
-  """The convolution callable for nn.Conv's ``conv_general_dilated`` field."""
-  return conv_general_dilated if use_fast(impl) else lax.conv_general_dilated
 
 
 # XLA:CPU hands dots and reductions to its YNNPACK library, and by default convolutions too;

@@ -13,7 +13,8 @@ only compares it with each tap, and when the windows tile the input (2x2/2) it i
 broadcast with no scattering at all. On the quiet 2-core CPU at batch 128 this took the small
 VGG-11's step from 55.5 to 47.8 ms and the small GoogLeNet's from 136 to 119 ms.
 
-``select`` picks this on CPU (with ``conv_impl`` auto or fast) and flax's pooling on GPU/TPU.
+``jaxcnn.models.ops.select`` picks this on CPU (``conv_impl`` auto or fast) and flax's pooling
+on GPU/TPU.
 """
 
 import functools
@@ -23,7 +24,6 @@ import jax.numpy as jnp
 from jax import lax
 import flax.linen as nn
 
-from jaxcnn.models import conv as conv_lib
 
 
 def _slices(x, window, strides, out_shape):
@@ -90,8 +90,3 @@ def max_pool(inputs, window_shape, strides=None, padding="VALID"):
   if any(lo or hi for lo, hi, _ in pads):
     inputs = lax.pad(inputs, jnp.array(-jnp.inf, inputs.dtype), pads)
   return _max_pool_valid(inputs, window, strides)
-
-
-def select(impl: str):
-  """The max pooling for a model built with ``conv_impl=impl``."""
-  return max_pool if conv_lib.use_fast(impl) else nn.max_pool
