@@ -95,16 +95,9 @@ def stored_config(stored: dict) -> ConfigDict:
   return config
 
 
-def create_model(config: ConfigDict, num_classes: int, input_shape: tuple) -> nn.Module:
-  """The model as the trainer builds it from ``config``."""
-  return models.create(config.model, num_classes=num_classes, input_size=input_shape[0],
-                       width=config.width, dtype=config.dtype, conv_impl=config.conv_impl,
-                       **config.model_kwargs.to_dict())
-
-
 def variable_shapes(config: ConfigDict, num_classes: int, input_shape: tuple) -> dict:
   """Shapes of the model's variables, by "params/layer/kernel" paths, without computing them."""
-  model = create_model(config, num_classes, input_shape)
+  model = models.from_config(config, num_classes, input_shape)
   rng = jax.random.PRNGKey(0)
   # Training-mode init, as the trainer's: it creates the layers only training has (aux heads).
   abstract = jax.eval_shape(
@@ -209,6 +202,6 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
     image_shape = (side, side, channels)
   names = (meta.class_names if meta and len(meta.class_names) == num_classes
            else tuple(f"class {i}" for i in range(num_classes)))
-  return Run(model=create_model(config, num_classes, input_shape), variables=variables,
+  return Run(model=models.from_config(config, num_classes, input_shape), variables=variables,
              config=config, workdir=workdir, step=step, num_classes=num_classes,
              input_shape=input_shape, image_shape=tuple(image_shape), class_names=names)

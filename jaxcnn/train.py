@@ -79,10 +79,7 @@ class Experiment:
     self.tx = optim.make_optimizer(config, self.schedule)
     self.plateau = optim.make_plateau(config)
 
-    self.model = models.create(config.model, num_classes=self.num_classes,
-                               input_size=self.input_shape[0], width=config.width,
-                               dtype=config.dtype, conv_impl=config.conv_impl,
-                               **config.model_kwargs.to_dict())
+    self.model = models.from_config(config, self.num_classes, self.input_shape)
 
     rng = jax.random.PRNGKey(config.seed)
     self._init = functools.partial(self._init_state, rng)

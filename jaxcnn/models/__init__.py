@@ -36,3 +36,19 @@ def create(name: str, conv_impl: str | None = None, **overrides):
   if conv_impl is not None:
     overrides["ops"] = ops.select(conv_impl)
   return MODELS[name](**overrides)
+
+
+def config_kwargs(config, num_classes: int, input_shape: tuple) -> dict:
+  """The arguments of ``create`` for the model ``config`` describes, with ``num_classes``
+  outputs and (H, W, C) inputs: what ``from_config`` builds with, and checkpoints record."""
+  return dict(num_classes=int(num_classes), input_size=int(input_shape[0]), width=config.width,
+              dtype=config.dtype, conv_impl=config.conv_impl, **config.model_kwargs.to_dict())
+
+
+def from_config(config, num_classes: int, input_shape: tuple):
+  """The model of an experiment config (config.model, width, dtype, conv_impl, model_kwargs).
+
+  The one place a config becomes a network, so that the trainer and everything that loads
+  its checkpoints build the same one.
+  """
+  return create(config.model, **config_kwargs(config, num_classes, input_shape))
