@@ -1,5 +1,11 @@
-"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by eval top-1."""
+"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by eval top-1.
 
+Each checkpoint is one Orbax composite of three items, written and committed together: the
+train state, the config, and the metadata (``Metadata``) that says which network the state
+belongs to and what it takes and gives.
+"""
+
+import dataclasses
 import os
 import shutil
 import time
@@ -11,9 +17,57 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from ml_collections import ConfigDict
 
+from jaxcnn import models
 from jaxcnn.errors import UserError
 
 BEST_METRIC = "eval/top1"
+METADATA_VERSION = 1  # Raised when a field changes meaning or goes; readers refuse newer ones.
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+  """A checkpoint's network: the model name and constructor arguments as built, the class
+  count, the (H, W, C) input shape and the class names (None when unknown).
+
+  Loading reads these rather than inferring them from the parameter shapes and the config's
+  dataset, which an imported network (1000 ImageNet classes, RGB input) need not match.
+  """
+  model: str
+  model_kwargs: dict
+  num_classes: int
+  input_shape: tuple
+  class_names: tuple[str, ...] | None
+  format_version: int = METADATA_VERSION
+
+  @classmethod
+  def of(cls, config: ConfigDict, num_classes: int, input_shape: tuple,
+         class_names=None) -> "Metadata":
+    """The metadata of ``models.from_config(config, num_classes, input_shape)``; class names
+    are kept only when there is one per class."""
+    names = (tuple(str(n) for n in class_names)
+             if class_names is not None and len(class_names) == num_classes else None)
+    return cls(model=config.model,
+               model_kwargs=models.config_kwargs(config, num_classes, input_shape),
+               num_classes=int(num_classes), input_shape=tuple(int(d) for d in input_shape),
+               class_names=names)
+
+  def to_json(self) -> dict:
+    return {"format_version": self.format_version, "model": self.model,
+            "model_kwargs": self.model_kwargs, "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            "class_names": None if self.class_names is None else list(self.class_names)}
+
+  @classmethod
+  def from_json(cls, stored: dict) -> "Metadata":
+    version = stored.get("format_version")
+    if not isinstance(version, int) or version > METADATA_VERSION:
+      raise ValueError(f"metadata format version {version!r}, where this version of jaxcnn "
+                       f"reads up to {METADATA_VERSION}; update jaxcnn")
+    names = stored["class_names"]
+    return cls(model=stored["model"], model_kwargs=dict(stored["model_kwargs"]),
+               num_classes=int(stored["num_classes"]),
+               input_shape=tuple(int(d) for d in stored["input_shape"]),
+               class_names=None if names is None else tuple(names), format_version=version)
 
 
 def manager(workdir: str, keep: int, *, create: bool = True) -> ocp.CheckpointManager:
@@ -28,14 +82,17 @@ def manager(workdir: str, keep: int, *, create: bool = True) -> ocp.CheckpointMa
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       options=options,
       item_handlers={"state": ocp.StandardCheckpointHandler(),
-                     "config": ocp.JsonCheckpointHandler()})
+                     "config": ocp.JsonCheckpointHandler(),
+                     "metadata": ocp.JsonCheckpointHandler()})
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, config: ConfigDict,
-         metrics: dict | None = None) -> None:
+         metrics: dict | None = None, *, metadata: Metadata) -> None:
+  """Saves the state, the config and the metadata as one checkpoint (all or nothing)."""
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
-      config=ocp.args.JsonSave(config.to_dict())), metrics=metrics)
+      config=ocp.args.JsonSave(config.to_dict()),
+      metadata=ocp.args.JsonSave(metadata.to_json())), metrics=metrics)
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
@@ -47,6 +104,14 @@ def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
 
 def restore_config(mngr: ocp.CheckpointManager, step: int) -> dict:
   return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
+
+def restore_metadata(mngr: ocp.CheckpointManager, step: int) -> Metadata | None:
+  """The checkpoint's metadata; None for a checkpoint written before checkpoints had it."""
+  if "metadata" not in mngr.item_metadata(step):
+    return None
+  stored = mngr.restore(step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore()))
+  return Metadata.from_json(stored["metadata"])
 
 
 def _key_name(k) -> str:

@@ -34,11 +34,13 @@ class Experiment:
   """Everything built from a config before the first step: data, model, state, jitted steps.
 
   With ``num_classes`` and ``input_shape`` given, no dataset is loaded (for building or
-  converting a state without data); ``evaluate`` and ``train_batches`` then need one.
+  converting a state without data); ``evaluate`` and ``train_batches`` then need one, and the
+  class names are ``class_names`` (else the dataset's).
   """
 
   def __init__(self, config: ConfigDict, *, train: bool = True, devices=None,
-               num_classes: int | None = None, input_shape: tuple | None = None):
+               num_classes: int | None = None, input_shape: tuple | None = None,
+               class_names=None):
     self.config = config
     self.process_index, self.process_count = jax.process_index(), jax.process_count()
     self.mesh = sharding.make_mesh(config.mesh.data, config.mesh.model, devices)
@@ -60,11 +62,12 @@ class Experiment:
         raise UserError(f"The images of {config.dataset} vary in size, and a batch needs one "
                         "size: set data.image_size, the side of the crops the network takes "
                         "(e.g. 224, with data.resize=256).")
-      num_classes = self.dataset.num_classes
+      num_classes, class_names = self.dataset.num_classes, self.dataset.class_names
       first = next(pipeline.eval_batches(self.eval_source, 1, preprocess=self.eval_preprocess,
                                          workers=1))
       input_shape = first["image"].shape[1:]
     self.num_classes, self.input_shape = num_classes, tuple(input_shape)
+    self.class_names = tuple(class_names) if class_names is not None else None
     if train and self.dataset is not None:
       self.train_source = self.dataset.splits[config.train_split]
       if config.batch_size > len(self.train_source):
@@ -114,6 +117,11 @@ class Experiment:
                              out_shardings=replicated, impl=config.conv_impl)
     self.record_eval = jax.jit(self._record_eval, in_shardings=(self.state_sharding, None),
                                out_shardings=self.state_sharding, donate_argnums=0)
+
+  def metadata(self) -> checkpoint.Metadata:
+    """What every checkpoint of this experiment records about its network."""
+    return checkpoint.Metadata.of(self.config, self.num_classes, self.input_shape,
+                                  self.class_names)
 
   def _init_state(self, rng, unbox: bool = True) -> TrainState:
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
@@ -260,6 +268,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
   batches = sharding.on_device(exp.train_batches().iterate(start), exp.mesh)
   history, eval_metrics, history_start = [], None, start
+  metadata = exp.metadata()
   t_start = time.perf_counter()
   try:
     for step in range(start, exp.total_steps):
@@ -300,7 +309,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
              f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
         progress.rate(done)  # Evaluation time is not training throughput.
       if save_now:
-        checkpoint.save(mngr, done, state, config, eval_metrics)
+        checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
       if stopping and not last:
         mngr.wait_until_finished()
         _say(f"Received {stop.signal_name}: saved the checkpoint at step {done} and stopped. "

@@ -20,7 +20,7 @@ def _import(config, workdir, num_classes, channels, params=None):
   if params:
     state = state.replace(params={**state.params, **params})
   mngr = checkpoint.manager(str(workdir), keep=1)
-  checkpoint.save(mngr, 0, state, config)
+  checkpoint.save(mngr, 0, state, config, metadata=exp.metadata())
   mngr.wait_until_finished()
   return jax.device_get(state.params)
 

@@ -16,7 +16,7 @@ from jaxcnn.errors import UserError
 def _save(exp, config, workdir, step=0):
   """Writes exp's fresh state as a checkpoint, as jaxcnn.convert does."""
   mngr = checkpoint.manager(str(workdir), keep=1)
-  checkpoint.save(mngr, step, exp.init_state(), config)
+  checkpoint.save(mngr, step, exp.init_state(), config, metadata=exp.metadata())
   mngr.wait_until_finished()
 
 

@@ -67,7 +67,7 @@ def test_checkpoint_round_trips_the_whole_state(config, tmp_path):
     state, _ = exp.train_step(state, sharding.to_global(batches[k], exp.mesh))
   state = exp.record_eval(state, jnp.float32(0.25))
   mngr = checkpoint.manager(str(tmp_path), keep=2)
-  checkpoint.save(mngr, 3, state, config)
+  checkpoint.save(mngr, 3, state, config, metadata=exp.metadata())
   mngr.wait_until_finished()
   restored = checkpoint.restore(mngr, 3, exp.abstract_state)
   leaves, tree = jax.tree.flatten(state)
@@ -78,6 +78,7 @@ def test_checkpoint_round_trips_the_whole_state(config, tmp_path):
   assert int(restored.step) == 3 and float(restored.plateau.best_value) == 0.25
   assert checkpoint.restore_config(mngr, 3)["optimizer"]["learning_rate"] == \
       config.optimizer.learning_rate
+  assert checkpoint.restore_metadata(mngr, 3) == exp.metadata()
 
 
 def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path):
@@ -86,7 +87,7 @@ def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path):
   mngr = checkpoint.manager(str(tmp_path), keep=2)
   top1 = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
   for step, acc in top1.items():
-    checkpoint.save(mngr, step, state, config, {"eval/top1": acc})
+    checkpoint.save(mngr, step, state, config, {"eval/top1": acc}, metadata=exp.metadata())
   mngr.wait_until_finished()
   assert sorted(mngr.all_steps()) == [2, 4, 5]
 

@@ -13,6 +13,7 @@ from ml_collections import config_flags
 from jaxcnn import checkpoint
 from jaxcnn import convert
 from jaxcnn import train
+from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -38,7 +39,11 @@ def load_pth(path: str) -> dict:
 
 
 def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> int:
-  """Writes the converted weights as the step-0 checkpoint of ``workdir``; returns num_classes."""
+  """Writes the converted weights as the step-0 checkpoint of ``workdir``; returns num_classes.
+
+  Its metadata names the classes after the config's dataset when that has as many classes
+  (ImageNet's for an ImageNet config), else none.
+  """
   variables = convert.torchvision_to_flax(arch, state_dict)
   params = variables["params"]
   num_classes = _num_classes(state_dict)
@@ -47,7 +52,8 @@ def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> 
     config.model = convert.jaxcnn_model(arch)
   size = config.data.image_size or 224
   exp = train.Experiment(config, train=False, num_classes=num_classes,
-                         input_shape=(size, size, 3))
+                         input_shape=(size, size, 3),
+                         class_names=_class_names(config, num_classes))
   state = exp.init_state()
   merged = {"params": _merge(state.params, params, "params")}
   merged["batch_stats"] = _merge(state.batch_stats, variables.get("batch_stats", {}),
@@ -59,9 +65,18 @@ def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> 
   if mngr.all_steps():
     raise UserError(f"{workdir} already holds checkpoints {sorted(mngr.all_steps())}; "
                     "convert into an empty workdir.")
-  checkpoint.save(mngr, 0, state, config)
+  checkpoint.save(mngr, 0, state, config, metadata=exp.metadata())
   mngr.wait_until_finished()
   return num_classes
+
+
+def _class_names(config, num_classes: int) -> tuple[str, ...] | None:
+  """The config's dataset's class names from its TFDS info, if it has ``num_classes``."""
+  try:
+    info = sources.metadata(config.dataset, config.data_dir)
+  except Exception:  # No info (an unknown or unregistered dataset): no names.
+    return None
+  return info.class_names if info.num_classes == num_classes else None
 
 
 def _num_classes(state_dict: dict) -> int:
