@@ -1,11 +1,11 @@
 """Trained networks as (model, variables, config), from any checkpoint the trainer or
 jaxcnn.convert wrote, for prediction, inspection, export and fine-tuning.
 
-A checkpoint stores the config that wrote it, but not the class count or the input shape
-(an imported torchvision network has 1000 classes and RGB input whatever its config's
-dataset). Both are read off the saved parameter shapes: the leaves whose shapes change with
-``num_classes`` are the classifier, those that change with the input channels the first
-layer, and their saved shapes give the values.
+A checkpoint stores the config that wrote it and its metadata (checkpoint.Metadata): the
+class count, the input shape and the class names, which the config alone does not give (an
+imported torchvision network has 1000 classes and RGB input whatever its config's dataset).
+Checkpoints written before they carried metadata have them inferred from the saved parameter
+shapes instead (``infer_from_parameters``).
 """
 
 import dataclasses
@@ -136,17 +136,50 @@ def _read_off(saved: dict, leaves: dict[str, int]) -> int | None:
   return values.pop() if len(values) == 1 else None
 
 
+def infer_from_parameters(config: ConfigDict, saved: dict, dataset, workdir: str):
+  """(num_classes, input_shape, class_names or None) of a checkpoint without metadata.
+
+  Only the fallback for checkpoints written before they carried metadata. The leaves whose
+  shapes change with ``num_classes`` are the classifier, those that change with the input
+  channels the first layer (each found by building the model abstractly twice), and their
+  saved shapes give the values. The input side is the config's data.image_size or
+  data.resize, else the side of the dataset's images (``dataset``, its sources.Metadata or
+  None); the class names are the dataset's when it has as many classes.
+  """
+  native = dataset.image_shape if dataset and None not in dataset.image_shape else None
+  size = config.data.image_size or config.data.resize or (native[0] if native else 0)
+  if not size:
+    raise UserError(f"The config in {workdir} sets no data.image_size and the size of "
+                    f"{config.dataset!r} images varies; the input size is unknown.")
+  num_classes = _read_off(saved, changing_leaves(config, size, classes=True))
+  if num_classes is None:  # A head without parameters (the paper's LeNet-5 RBF layer).
+    if dataset is None:
+      raise UserError(f"The class count of the {config.model} in {workdir} is set by its "
+                      f"dataset, {config.dataset!r}, whose info cannot be read; set "
+                      "data_dir to where the dataset is.")
+    num_classes = dataset.num_classes
+  channels = _read_off(saved, changing_leaves(config, size, classes=False))
+  if channels is None:
+    channels = native[2] if native else 3
+  names = (dataset.class_names if dataset and len(dataset.class_names) == num_classes
+           else None)
+  return num_classes, (size, size, channels), names
+
+
 def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
              data_dir: str | None = None) -> Run:
   """Restores a checkpoint onto one device, with its class names and input shapes.
 
-  Class names come from the dataset's TFDS info (nothing is read or prepared); without
-  it they are "class 0", "class 1", ...
+  The class count, input shape and class names are the checkpoint's metadata (without class
+  names there: "class 0", "class 1", ...). The shape of the images to feed follows the
+  dataset's TFDS info (nothing is read or prepared): its images, when the network takes
+  their channels.
   """
   workdir, step, mngr = locate(workdir_or_checkpoint, step)
   try:
     config = stored_config(checkpoint.restore_config(mngr, step))
     saved = checkpoint.saved_variable_shapes(mngr, step)
+    metadata = checkpoint.restore_metadata(mngr, step)
   except Exception as e:
     raise UserError(f"The checkpoint at step {step} in {workdir} cannot be read "
                     f"({_brief(e)}).") from e
@@ -154,26 +187,14 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
     raise UserError(f"The checkpoint at step {step} in {workdir} holds a {config.model!r}, "
                     "which this version of jaxcnn does not have.")
   try:
-    meta = sources.metadata(config.dataset, data_dir or config.data_dir)
+    dataset = sources.metadata(config.dataset, data_dir or config.data_dir)
   except Exception:  # Without the dataset's info the checkpoint alone decides.
-    meta = None
-  native = meta.image_shape if meta and None not in meta.image_shape else None
-  size = config.data.image_size or config.data.resize or (native[0] if native else 0)
-  if not size:
-    raise UserError(f"The config in {workdir} sets no data.image_size and the size of "
-                    f"{config.dataset!r} images varies; the input size is unknown.")
-
-  num_classes = _read_off(saved, changing_leaves(config, size, classes=True))
-  if num_classes is None:  # A head without parameters (the paper's LeNet-5 RBF layer).
-    if meta is None:
-      raise UserError(f"The class count of the {config.model} in {workdir} is set by its "
-                      f"dataset, {config.dataset!r}, whose info cannot be read; set "
-                      "data_dir to where the dataset is.")
-    num_classes = meta.num_classes
-  channels = _read_off(saved, changing_leaves(config, size, classes=False))
-  if channels is None:
-    channels = native[2] if native else 3
-  input_shape = (size, size, channels)
+    dataset = None
+  if metadata is not None:
+    num_classes, input_shape = metadata.num_classes, metadata.input_shape
+    names = metadata.class_names
+  else:  # Written before checkpoints carried metadata.
+    num_classes, input_shape, names = infer_from_parameters(config, saved, dataset, workdir)
   wanted = variable_shapes(config, num_classes, input_shape)
   mismatch = checkpoint.describe(checkpoint.variables_mismatch(saved, wanted))
   if mismatch:
@@ -195,13 +216,15 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   if not variables["batch_stats"]:
     variables = {"params": variables["params"]}
 
+  channels = input_shape[2]
+  native = dataset.image_shape if dataset and None not in dataset.image_shape else None
   if native and native[2] == channels:
     image_shape = native
   else:  # Images of varying size: square ones at the side the evaluation rescales to.
-    side = config.data.resize or size
+    side = config.data.resize or input_shape[0]
     image_shape = (side, side, channels)
-  names = (meta.class_names if meta and len(meta.class_names) == num_classes
-           else tuple(f"class {i}" for i in range(num_classes)))
+  names = names or tuple(f"class {i}" for i in range(num_classes))
   return Run(model=models.from_config(config, num_classes, input_shape), variables=variables,
              config=config, workdir=workdir, step=step, num_classes=num_classes,
-             input_shape=input_shape, image_shape=tuple(image_shape), class_names=names)
+             input_shape=tuple(input_shape), image_shape=tuple(image_shape),
+             class_names=tuple(names))

@@ -6,7 +6,9 @@
 Each image (PNG, JPEG or anything else PIL reads; any size and channel count) is converted
 to the channels the network takes, resized to the size of the dataset's images and then
 preprocessed and classified exactly as the run's evaluation protocol (config.eval_protocol)
-treats the test set. ``--json`` prints one JSON object per image and line.
+treats the test set. Classes are named as the checkpoint's metadata records (for checkpoints
+written before they carried it, after the dataset's classes; else "class N"). ``--json``
+prints one JSON object per image and line.
 """
 
 import argparse
@@ -106,8 +108,8 @@ def parse_args(argv):
   parser.add_argument("--top_k", type=int, default=5, help="Classes to print per image.")
   parser.add_argument("--json", action="store_true", help="One JSON object per image and line.")
   parser.add_argument("--batch_size", type=int, default=256, help="Images per forward pass.")
-  parser.add_argument("--data_dir", help="TFDS data_dir for the class names (default: the "
-                      "run's).")
+  parser.add_argument("--data_dir", help="TFDS data_dir for the dataset's image shape, and the "
+                      "class names of checkpoints without metadata (default: the run's).")
   args = parser.parse_args(argv)
   if args.top_k < 1 or args.batch_size < 1:
     parser.error("--top_k and --batch_size must be >= 1")

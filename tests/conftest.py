@@ -77,6 +77,18 @@ def tiny_config(data_dir):
   return c
 
 
+@pytest.fixture
+def no_inference(monkeypatch):
+  """Makes loading fail if it infers a class count or input shape from parameter shapes,
+  its fallback for checkpoints without metadata: for tests that it reads the metadata."""
+  from jaxcnn import loading
+
+  def fail(*args, **kwargs):
+    raise AssertionError("inferred from the parameter shapes, not read from the metadata")
+  monkeypatch.setattr(loading, "infer_from_parameters", fail)
+  monkeypatch.setattr(loading, "changing_leaves", fail)
+
+
 @pytest.fixture(scope="session")
 def trained_run(data_dir, tmp_path_factory):
   """(workdir, final eval metrics) of the tiny LeNet-5 trained for 24 steps, shared by the

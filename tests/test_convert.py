@@ -10,6 +10,7 @@ import pytest
 
 from jaxcnn import checkpoint
 from jaxcnn import convert
+from jaxcnn import loading
 from jaxcnn import train
 from jaxcnn.errors import UserError
 
@@ -27,7 +28,7 @@ def _lenet_config():
   return module.get_config()
 
 
-def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path):
+def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path, no_inference):
   torch.manual_seed(0)
   net = torchvision.models.resnet18(weights=None, num_classes=7).eval()
   for m in net.modules():  # Non-trivial BatchNorm statistics.
@@ -52,6 +53,11 @@ def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path):
   mngr = checkpoint.manager(str(workdir), keep=1, create=False)
   assert mngr.all_steps() == [0]
   assert checkpoint.restore_config(mngr, 0)["model"] == "resnet18"
+  metadata = checkpoint.restore_metadata(mngr, 0)  # Seven classes: none of them named.
+  assert (metadata.model, metadata.num_classes, metadata.input_shape, metadata.class_names) \
+      == ("resnet18", 7, (64, 64, 3), None)
+  run = loading.load_run(workdir)  # From the metadata (no_inference).
+  assert (run.num_classes, run.input_shape) == (7, (64, 64, 3))
   state = checkpoint.restore(mngr, 0, exp.abstract_state)
 
   x = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype(np.float32)

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 import jaxcnn
@@ -13,14 +14,19 @@ from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
 
-def _save(exp, config, workdir, step=0):
-  """Writes exp's fresh state as a checkpoint, as jaxcnn.convert does."""
+def _save(exp, config, workdir, step=0, *, metadata=True):
+  """Writes exp's fresh state as a checkpoint, as jaxcnn.convert does; without ``metadata``,
+  as checkpoints were written before they carried it (the state and the config only)."""
   mngr = checkpoint.manager(str(workdir), keep=1)
-  checkpoint.save(mngr, step, exp.init_state(), config, metadata=exp.metadata())
+  if metadata:
+    checkpoint.save(mngr, step, exp.init_state(), config, metadata=exp.metadata())
+  else:
+    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(exp.init_state()),
+                                            config=ocp.args.JsonSave(config.to_dict())))
   mngr.wait_until_finished()
 
 
-def test_load_round_trips_a_trained_run(trained_run, data_dir):
+def test_load_round_trips_a_trained_run(trained_run, data_dir, no_inference):
   workdir, metrics = trained_run
   model, variables, config = jaxcnn.load(workdir)
   assert config.model == "lenet5_modern" and config.num_train_steps == 24
@@ -66,15 +72,34 @@ def test_missing_or_mismatched_checkpoints_are_clear_errors(trained_run, config,
     jaxcnn.load(tmp_path / "odd")
 
 
-def test_an_imported_checkpoint_brings_its_own_classes_and_channels(config, tmp_path):
+@pytest.mark.parametrize("metadata", [True, False], ids=["metadata", "before_metadata"])
+def test_an_imported_checkpoint_brings_its_own_classes_and_channels(config, tmp_path, request,
+                                                                     metadata):
   # As jaxcnn.convert writes an ImageNet network: 3 channels and a class count that is not
-  # the config's dataset's; both are read off the saved shapes.
+  # the config's dataset's. The checkpoint's metadata says so; without it (a checkpoint
+  # written before there was any) both are read off the saved shapes.
   config.data.image_size = 32
+  names = tuple("abcdefg")
   exp = train.Experiment(config, train=False, num_classes=7, input_shape=(32, 32, 3),
-                         devices=jax.devices()[:1])
-  _save(exp, config, tmp_path)
+                         devices=jax.devices()[:1], class_names=names if metadata else None)
+  _save(exp, config, tmp_path, metadata=metadata)
+  if metadata:
+    request.getfixturevalue("no_inference")
   run = loading.load_run(tmp_path)
   assert (run.num_classes, run.input_shape, run.image_shape) == (7, (32, 32, 3), (32, 32, 3))
-  assert run.class_names == tuple(f"class {i}" for i in range(7))
+  assert run.class_names == (names if metadata else tuple(f"class {i}" for i in range(7)))
   x = np.zeros((2, 32, 32, 3), np.float32)
   assert run.model.apply(run.variables, x, train=False).shape == (2, 7)
+
+
+def test_metadata_of_a_newer_format_is_refused(config, tmp_path):
+  exp = train.Experiment(config, train=False, devices=jax.devices()[:1])
+  mngr = checkpoint.manager(str(tmp_path), keep=1)
+  newer = {**exp.metadata().to_json(), "format_version": checkpoint.METADATA_VERSION + 1}
+  mngr.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave(exp.init_state()),
+                                       config=ocp.args.JsonSave(config.to_dict()),
+                                       metadata=ocp.args.JsonSave(newer)))
+  mngr.wait_until_finished()
+  with pytest.raises(UserError, match=r"cannot be read .*metadata format version 2, where "
+                     r"this version of jaxcnn reads up to 1; update jaxcnn"):
+    jaxcnn.load(tmp_path)

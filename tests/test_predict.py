@@ -2,18 +2,21 @@
 
 import json
 
+import jax
 import numpy as np
 from PIL import Image
 import pytest
 
+from jaxcnn import checkpoint
 from jaxcnn import predict
+from jaxcnn import train
 from jaxcnn.data import builders
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
 
 def test_predictions_on_test_images_match_the_evaluation(trained_run, data_dir, tmp_path,
-                                                         capsys):
+                                                         capsys, no_inference):
   workdir, metrics = trained_run
   test = sources.load("fashion_mnist", ("test",), data_dir).splits["test"]
   paths = []
@@ -38,6 +41,26 @@ def test_predictions_on_test_images_match_the_evaluation(trained_run, data_dir, 
   assert lines[0] == paths[0] and lines[4] == paths[1] and len(lines) == 8
   name = results[0]["predictions"][0]["class"]
   assert lines[1].split()[1:] == name.split() + [f"({results[0]['predictions'][0]['label']})"]
+
+
+def test_class_names_are_the_checkpoints(config, tmp_path, capsys, no_inference):
+  # Names in the metadata other than the dataset's (Fashion-MNIST's) are the ones printed.
+  names = [f"kind {i}" for i in range(10)]
+  exp = train.Experiment(config, train=False, num_classes=10, input_shape=(28, 28, 1),
+                         class_names=names, devices=jax.devices()[:1])
+  mngr = checkpoint.manager(str(tmp_path / "run"), keep=1)
+  checkpoint.save(mngr, 0, exp.init_state(), config, metadata=exp.metadata())
+  mngr.wait_until_finished()
+  Image.fromarray(np.full((28, 28), 128, np.uint8)).save(tmp_path / "gray.png")
+  args = ["--workdir", str(tmp_path / "run"), "--top_k", "10", str(tmp_path / "gray.png")]
+  predict.main(["--json"] + args)
+  predictions = json.loads(capsys.readouterr().out)["predictions"]
+  assert sorted(p["label"] for p in predictions) == list(range(10))
+  assert all(p["class"] == names[p["label"]] for p in predictions)
+  predict.main(args)
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split("%", 1)[1].split()[:2] for line in lines[1:]] == \
+      [["kind", str(p["label"])] for p in predictions]
 
 
 def test_any_size_and_channel_count_becomes_the_dataset_layout(tmp_path):
