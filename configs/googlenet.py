@@ -42,5 +42,5 @@ def get_config(arg: str | None = None):
     recipes.fashion_mnist(c, image_size=64, resize=72, train_crop="inception", flip=True)
     recipes.small(c, width=0.25, epochs=4, learning_rate=0.05)
   else:
-    raise recipes.unknown_variant("configs/googlenet.py", variant, ("default", "small"))
+    raise recipes.unknown_variant(__file__, variant, ("default", "small"))
   return c

@@ -16,6 +16,7 @@ Variants (``--config=configs/lenet5.py:VARIANT``):
   tiny     200 steps with width 0.5, for smoke tests (about 85% top-1).
 """
 
+from jaxcnn import recipes
 from jaxcnn.config import base_config
 
 
@@ -23,8 +24,7 @@ def get_config(arg: str | None = None):
   config = base_config()
   config.model = "lenet5_modern"
   config.dataset = "fashion_mnist"
-  config.data.mean = (0.2860,)  # Fashion-MNIST training-set pixel mean and std.
-  config.data.std = (0.3530,)
+  config.data.mean, config.data.std = recipes.FASHION_MNIST_MEAN, recipes.FASHION_MNIST_STD
   config.batch_size = 128
   config.num_epochs = 15
   config.optimizer.learning_rate = 0.05
@@ -43,6 +43,5 @@ def get_config(arg: str | None = None):
     config.width = 0.5
     config.num_epochs = 5
   elif variant != "default":
-    raise ValueError(f"Unknown variant {variant!r} of configs/lenet5.py; use default, small "
-                     "or tiny.")
+    raise recipes.unknown_variant(__file__, variant, ("default", "small", "tiny"))
   return config

@@ -43,5 +43,5 @@ def get_config(arg: str | None = None):
     c.model_kwargs.weight_init = "he"
     recipes.small(c, width=0.5, epochs=4, learning_rate=0.01, train_split="train[:10000]")
   else:
-    raise recipes.unknown_variant("configs/nin.py", variant, ("default", "small"))
+    raise recipes.unknown_variant(__file__, variant, ("default", "small"))
   return c

@@ -24,4 +24,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_cifar("resnet110", arg, "configs/resnet110.py")
+  return recipes.resnet_cifar("resnet110", arg, __file__)

@@ -22,4 +22,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_imagenet("resnet18", arg, "configs/resnet18.py")
+  return recipes.resnet_imagenet("resnet18", arg, __file__)

@@ -24,4 +24,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_cifar("resnet20", arg, "configs/resnet20.py")
+  return recipes.resnet_cifar("resnet20", arg, __file__)

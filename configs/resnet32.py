@@ -23,4 +23,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_cifar("resnet32", arg, "configs/resnet32.py")
+  return recipes.resnet_cifar("resnet32", arg, __file__)

@@ -22,4 +22,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_imagenet("resnet34", arg, "configs/resnet34.py")
+  return recipes.resnet_imagenet("resnet34", arg, __file__)

@@ -23,4 +23,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_cifar("resnet44", arg, "configs/resnet44.py")
+  return recipes.resnet_cifar("resnet44", arg, __file__)

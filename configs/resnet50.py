@@ -23,4 +23,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_imagenet("resnet50", arg, "configs/resnet50.py")
+  return recipes.resnet_imagenet("resnet50", arg, __file__)

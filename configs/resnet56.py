@@ -26,4 +26,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.resnet_cifar("resnet56", arg, "configs/resnet56.py")
+  return recipes.resnet_cifar("resnet56", arg, __file__)

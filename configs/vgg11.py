@@ -24,4 +24,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.vgg("vgg_a", arg, "configs/vgg11.py")
+  return recipes.vgg("vgg_a", arg, __file__)

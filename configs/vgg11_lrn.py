@@ -24,4 +24,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.vgg("vgg_a_lrn", arg, "configs/vgg11_lrn.py")
+  return recipes.vgg("vgg_a_lrn", arg, __file__)

@@ -25,4 +25,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.vgg("vgg_b", arg, "configs/vgg13.py")
+  return recipes.vgg("vgg_b", arg, __file__)

@@ -24,4 +24,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.vgg("vgg_d", arg, "configs/vgg16.py")
+  return recipes.vgg("vgg_d", arg, __file__)

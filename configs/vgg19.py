@@ -25,4 +25,4 @@ from jaxcnn import recipes
 
 
 def get_config(arg: str | None = None):
-  return recipes.vgg("vgg_e", arg, "configs/vgg19.py")
+  return recipes.vgg("vgg_e", arg, __file__)

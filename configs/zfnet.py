@@ -37,5 +37,5 @@ def get_config(arg: str | None = None):
     c.model_kwargs.weight_init = "he"
     recipes.small(c, width=0.25, epochs=10, learning_rate=0.01)
   else:
-    raise recipes.unknown_variant("configs/zfnet.py", variant, ("default", "small"))
+    raise recipes.unknown_variant(__file__, variant, ("default", "small"))
   return c

@@ -1,5 +1,7 @@
 """Dataset and optimisation settings that several experiment configs share (see configs/)."""
 
+import os
+
 from ml_collections import ConfigDict
 
 # Per-channel pixel statistics of the training sets, for inputs scaled to [0, 1].
@@ -93,8 +95,9 @@ def cosine(c: ConfigDict, *, epochs: float, warmup_epochs: float = 0.0) -> Confi
 
 
 def unknown_variant(path: str, variant: str, known) -> ValueError:
-  return ValueError(f"Unknown variant {variant!r} of {path}; use one of: "
-                    f"{', '.join(known)}.")
+  """The error for a variant a config file lacks; ``path``: the file's ``__file__``."""
+  name = os.path.join("configs", os.path.basename(path))
+  return ValueError(f"Unknown variant {variant!r} of {name}; use one of: {', '.join(known)}.")
 
 
 def small(c: ConfigDict, *, width: float, epochs: float, learning_rate: float,

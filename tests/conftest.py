@@ -61,12 +61,9 @@ def config(data_dir):
 
 def tiny_config(data_dir):
   """The tiny LeNet-5 config on the synthetic data, 12 steps."""
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(
-      "lenet5_config", os.path.join(os.path.dirname(__file__), "..", "configs", "lenet5.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config("tiny")
+  from jaxcnn import config as config_lib
+  c = config_lib.load_file("configs/lenet5.py:tiny",
+                           root=os.path.join(os.path.dirname(__file__), ".."))
   c.data_dir = data_dir
   c.batch_size = 32
   c.eval_batch_size = 128

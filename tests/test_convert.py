@@ -21,11 +21,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _lenet_config():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("cfg", os.path.join(REPO, "configs", "lenet5.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  from jaxcnn import config as config_lib
+  return config_lib.load_file("configs/lenet5.py", root=REPO)
 
 
 def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path, no_inference):
