@@ -98,8 +98,8 @@ def _timed(fn) -> float:
 
 # Untimed steps at the start of each framework's turn in a round. Training runs its steps back
 # to back; after the other framework's turn the worker threads have gone idle and the first
-# steps run slowly (measured: LeNet-5's jax step took 11 ms for 3 steps after a 0.3 s pause,
-# 6.4 ms back to back), so timing them would measure the alternation, not the training.
+# steps run slowly, so timing them would measure the alternation, not the training
+# (benchmarks/RESULTS.md gives LeNet-5's step both ways).
 _TURN_WARMUP = 3
 
 

@@ -61,8 +61,9 @@ def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
 
 # Images above this many pixels are resampled through the band of each resampling matrix:
 # a dense product spends nearly all its work on zero weights once the side is in the hundreds
-# (ImageNet: 40 ms against 3 ms for 400x350 -> 256), while for small images (MNIST, CIFAR)
-# the dense product is the faster, and it is what those pipelines have always computed.
+# (ImageNet-sized images; benchmarks/RESULTS.md has the measurement), while for small images
+# (MNIST, CIFAR) the dense product is the faster, and it is what those pipelines have always
+# computed.
 BANDED_MIN_PIXELS = 128 * 128
 
 

@@ -3,40 +3,39 @@
 Two parts, both chosen on CPU only (``jaxcnn.models.ops.select``, ``compiler_options``):
 
 XLA's own convolutions. jaxlib 0.10.2 hands convolutions to its YNNPACK library by default;
-XLA's Eigen convolutions run these networks' 3x3 layers 2-4x faster (batch 128, 2-core EPYC,
-ms for forward / input gradient / weight gradient: 64 maps at 32x32 131/131/400 with YNNPACK,
-60/58/101 without; 128 maps at 16x16 49/46/189 against 38/41/70). ``compiler_options``
-gives the jitted steps the XLA option that keeps YNNPACK for dots and reductions only (with
-reductions on XLA's own loops too, ResNet-18's step was slower: 4.3 against 3.0 s).
+XLA's Eigen convolutions run these networks' 3x3 layers faster, in the forward pass and both
+gradients, the weight gradient most. ``compiler_options`` gives the jitted steps the XLA option
+that keeps YNNPACK for dots and reductions only (with reductions on XLA's own loops too,
+ResNet-18's step was slower: XLA's own reductions, BatchNorm's among them, are slow).
 
 ``fast_conv``, a ``jax.custom_vjp`` that takes, per case, the faster formulation measured:
   * first layers over few input maps (at most 64 products per output pixel: LeNet-5's 5x5 on
     one map, the small variants' stems, ResNet's 3x3 CIFAR stem): the forward pass as a sum
-    over kernel taps of strided views times weight rows, elementwise (LeNet-5's C1 at batch
-    128: 0.8 against 3.9 ms; the small GoogLeNet's 7x7/2: 3.5 against 7.0 ms). With 121
-    products (AlexNet's 11x11) the native conv is faster;
-  * grouped convs: XLA:CPU's grouped weight gradient (a ``batch_group_count`` conv) is 30x
-    slower than its forward (980 against 29 ms for AlexNet-like 5x5 96->128 maps, 2 groups,
-    16x16, batch 64), and its grouped input gradient the slowest op of the small AlexNet's
-    step; one dense gradient per group matches the forward;
-  * 1x1 convs: one matmul, 2-4x faster than the conv, mostly in the weight gradient;
+    over kernel taps of strided views times weight rows, elementwise, since XLA's convolution
+    over so few input maps is slow. With 121 products (AlexNet's 11x11) the native conv is
+    faster;
+  * grouped convs: XLA:CPU's grouped weight gradient (a ``batch_group_count`` conv) is much
+    slower than its forward pass, and its grouped input gradient the slowest op of the small
+    AlexNet's step; one dense gradient per group matches the forward;
+  * 1x1 convs: one matmul, faster than the conv, mostly in the weight gradient;
   * convs with tiny output maps (VGG's last block at 2x2 on 32x32 inputs): im2col matmuls,
-    forward and both gradients; without them the small VGG-11's step took 137 instead of
-    69 ms;
+    forward and both gradients, which on maps this small train the small VGG-11 much faster
+    than XLA's convolution;
   * input gradients with few maps (LeNet-5's C3: 16 -> 6 maps, 5x5): XLA's convolution with
     6 output channels is slow; one matmul per kernel row, its taps added into place in a loop
-    (a plain sum of shifted taps gets fused into, and recomputed by, every consumer): LeNet-5's
-    step 9.3 against 8.4 ms;
+    (a plain sum of shifted taps gets fused into, and recomputed by, every consumer), shortens
+    LeNet-5's step;
   * weight gradients: XLA transposes the input and output gradient for its convolution and
     fuses the transposes with the input's producers, recomputing them with strided reads;
-    transposed from memory instead (``_weight_grad``), ResNet-18's step took 2.45 instead of
-    2.75 s (batch 128, 32x32).
+    transposing from memory instead (``_weight_grad``) shortens ResNet-18's step.
 Everything else is the native conv. Measured with XLA's own convolutions, batch-sliced or
 im2col weight gradients and im2col strided forwards, which had helped beside YNNPACK, were
-slower (64 maps at 32x32: 209 against 113 ms for the weight gradient; AlexNet's 11x11/4 on
-RGB: 41 against 5.5 ms forward), so they are gone. On GPU/TPU ``ops.select`` picks
+slower than the native conv, so they are gone. On GPU/TPU ``ops.select`` picks
 ``lax.conv_general_dilated`` and ``compiler_options`` nothing: cuDNN's and XLA's native
 convolutions are the fast ones there.
+
+The measurements behind each choice: benchmarks/RESULTS.md, section "Why the CPU code is
+written as it is: the measurements behind its comments".
 """
 
 import functools
@@ -116,7 +115,7 @@ def _taps(x, w, strides, pads, groups, precision):
   """A conv as an elementwise sum over kernel taps and input maps of view * weight row.
 
   Computed ``_in_memory``: fused into LeNet-5's first max pooling, the sum was recomputed for
-  every window tap (2.4 ms for conv and pool at batch 128, against 1.4 ms apart).
+  every window tap, and the conv and pool together took longer than the two computed apart.
   """
   del groups, precision  # Only chosen for dense convs; elementwise products are exact fp32.
   kh, kw, c, _ = w.shape
@@ -204,9 +203,9 @@ def _weight_grad(x, w_shape, dy, strides, pads, precision):
   The gradient is a conv of the input, its maps as the batch and its images as the features
   ([C, H, W, N]), with the output gradient as the kernel ([H, W, N, O]). XLA transposes x and
   dy to that layout itself, but fuses the transposes with x's producers (a ResNet block's
-  BatchNorm, ReLU and residual adds), which it then recomputes with strided reads: the largest
-  of these fusions took 211 ms of a 2.6 s ResNet-18 step. Here the transposes read x and dy
-  from memory (``_in_memory``): ResNet-18's step 2.75 -> 2.45 s (batch 128, 32x32).
+  BatchNorm, ReLU and residual adds), which it then recomputes with strided reads: these
+  fusions were a costly part of ResNet-18's step. Here the transposes read x and dy from
+  memory (``_in_memory``), which shortens ResNet-18's step.
   """
   xt, dyt = _in_memory(lambda x, dy: (jnp.transpose(x, (3, 1, 2, 0)),
                                       jnp.transpose(dy, (1, 2, 0, 3))), x, dy)

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 
 
 # Up to this many maps the LRN window sum is a band-matrix matmul (at most this many
-# multiply-adds per value; with it and the square roots the small AlexNet's step went from
-# 47.4 to 43.5 ms on the quiet 2-core CPU).
+# multiply-adds per value); with it and the square roots the small AlexNet's train step is
+# shorter (benchmarks/RESULTS.md has the measurement).
 _LRN_BAND_MAX_MAPS = 128
 
 

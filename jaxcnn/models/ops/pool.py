@@ -1,20 +1,20 @@
 """Max pooling that XLA:CPU trains quickly; ``flax.linen.max_pool``'s signature and results.
 
 XLA computes max pooling as ``reduce_window`` and its gradient as ``select_and_scatter``,
-both of which XLA:CPU runs slowly: measured at batch 128 on the 2-core CPU, the forward and
-backward pass of a 2x2/2 pool over 32x32x16 maps took 40 ms, and of a 3x3/2 pool over
-55x55x24 maps 221 ms. Written as the maximum of the K*K strided slices of the input, the
-same pooling is an elementwise computation: 4 and 55 ms. Its gradient goes, in each window,
-to the first position (in row-major window order) that holds the maximum, as
-``select_and_scatter`` does, so the two give identical gradients, ties included (after a
-ReLU, windows of zeros are common). The forward pass keeps that position per window (an
-argmax, which XLA does not fuse into its consumers, so it is computed once); the backward pass
-only compares it with each tap, and when the windows tile the input (2x2/2) it is a masked
-broadcast with no scattering at all. On the quiet 2-core CPU at batch 128 this took the small
-VGG-11's step from 55.5 to 47.8 ms and the small GoogLeNet's from 136 to 119 ms.
+both of which XLA:CPU runs slowly. Written as the maximum of the K*K strided slices of the
+input, the same pooling is an elementwise computation, much faster forward and backward. Its
+gradient goes, in each window, to the first position (in row-major window order) that holds
+the maximum, as ``select_and_scatter`` does, so the two give identical gradients, ties
+included (after a ReLU, windows of zeros are common). The forward pass keeps that position per
+window (an argmax, which XLA does not fuse into its consumers, so it is computed once); the
+backward pass only compares it with each tap, and when the windows tile the input (2x2/2) it
+is a masked broadcast with no scattering at all. Keeping the position shortens the small
+VGG-11's and GoogLeNet's train steps against recomputing it in the gradient from the saved
+input and output.
 
 ``jaxcnn.models.ops.select`` picks this on CPU (``conv_impl`` auto or fast) and flax's pooling
-on GPU/TPU.
+on GPU/TPU. The measurements: benchmarks/RESULTS.md, section "Why the CPU code is written as
+it is: the measurements behind its comments".
 """
 
 import functools
