@@ -13,7 +13,7 @@ SETUP = """
 The paper: 60 million parameters trained on 1.2 million ILSVRC images for about 90 epochs,
 with random 224 crops, flips and PCA colour noise (Sec. 4.1) and dropout 0.5 in the first
 two FC layers (Sec. 4.2); it reports that without either the network overfits, not a
-table of the ablations. Ours: the same network at width 0.25 (2.5 million parameters) on
+table of the ablations. Ours: the same network at width 0.25 (1.27 million parameters) on
 the first 5,000 Fashion-MNIST training images for 60 epochs (2,340 steps of 128), so that
 the unregularised network can overfit, as the 1.2 million images could not stop a 60
 million parameter network from doing; the same augmentation (random 67x67 crops of images

@@ -44,9 +44,18 @@ COLUMNS = {
     "top5": Column("top-5 err %", "top5_err", lambda r: 100 * (1 - r["top5"])),
     "train_error": Column("train err %", "train_err", lambda r: 100 * (1 - r["train_top1"])),
     "gap": Column("test - train err %", "gap", lambda r: 100 * (r["train_top1"] - r["top1"])),
-    "params": Column("params", "params", lambda r: float(r["params"]), "count"),
-    "macs": Column("multiply-adds", "macs", lambda r: float(r["macs"]), "count"),
+    "params": Column("params", "params", lambda r: _count(r, "params"), "count"),
+    "macs": Column("multiply-adds", "macs", lambda r: _count(r, "macs"), "count"),
 }
+
+
+def _count(record: dict, key: str) -> float:
+  """The network's parameters or multiply-adds. Records written before they were marked
+  ``"counts": "total"`` summed the summary's total row with its top-level layers: twice the
+  count."""
+  return float(record[key]) if record.get("counts") == "total" else record[key] / 2
+
+
 _STEPS = re.compile(r"^steps_to_(\d+(?:\.\d+)?)$")  # steps_to_25: to 25% training error.
 # Always in the CSV, whatever the table shows.
 CSV_COLUMNS = ("top1", "top5", "train_error", "gap", "params", "macs")

@@ -104,7 +104,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
 
   info = sources.get_builder(config.dataset, config.data_dir).info
   exp = train.Experiment(config, train=False)
-  rows = summary.summarize(exp.model, (1,) + exp.input_shape)
+  total = next(r for r in summary.summarize(exp.model, (1,) + exp.input_shape) if r.path == "")
   curve = _curves(workdir)
   rel_workdir = records_lib.relative(workdir)
   record = {
@@ -118,8 +118,8 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       "train_top1": train_result["eval/top1"], "train_loss": train_result["eval/loss"],
       "steps": curve[-1]["step"] if curve else 0,
       "steps_per_epoch": info.splits[config.train_split].num_examples // config.batch_size,
-      "params": sum(r.params for r in rows if "/" not in r.path),
-      "macs": sum(r.macs for r in rows if "/" not in r.path),
+      # The summary's total row (path ""): the whole network's parameters and multiply-adds.
+      "params": total.params, "macs": total.macs, "counts": "total",
       "wall_s": round(wall, 1), "resumed": resumed,
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from experiments import records
@@ -13,6 +15,7 @@ from experiments import report
 from experiments import run
 from experiments import study as study_lib
 from jaxcnn import config as config_lib
+from jaxcnn import models
 
 STUDY = '''
 from experiments.study import Arm
@@ -43,7 +46,13 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert [os.path.basename(r) for r in records] == [
       "narrow-seed0.json", "narrow-seed1.json", "wide-seed0.json", "wide-seed1.json"]
   record = json.load(open(records[0]))
-  assert record["steps"] == 8 and record["seed"] == 0 and record["params"] > 0
+  assert record["steps"] == 8 and record["seed"] == 0
+  # The network's own parameter count, once (not with the summary's total row added).
+  model = models.from_config(run.build_config(study_lib.load(str(study)).arms[0], 0), 10,
+                             (28, 28, 1))
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)), train=False)
+  assert record["params"] == sum(x.size for x in jax.tree.leaves(variables["params"]))
+  assert record["counts"] == "total"
   assert record["config_values"]["width"] == 0.25 and record["config_values"]["seed"] == 0
   assert "--config.width=0.25" in record["command"] and "--config.seed=0" in record["command"]
   assert 0 <= record["top1"] <= record["top5"] <= 1 and 0 <= record["train_top1"] <= 1
@@ -62,6 +71,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   csv_rows = (results / "width.csv").read_text().splitlines()
   assert len(csv_rows) == 5 and csv_rows[0].startswith("arm,seed,top1_err")
   assert csv_rows[0].endswith(",steps_to_25,steps,wall_s,code_version,command")
+  assert csv_rows[1].split(",")[6] == str(record["params"])  # arm, seed, 4 errors, params.
   assert (results / "width.png").stat().st_size > 10_000
 
   # A second sitting trains nothing: every record exists.
@@ -254,6 +264,12 @@ RATIO = True
   text = report.table(study, runs)
   assert "- a: a fast, 350 ± 71" in text
   assert "Ratio a / b of steps to 25% train err, per seed: 3.50 ± 0.71" in text
+
+
+def test_records_before_the_counts_fix_hold_twice_the_parameters():
+  old, new = {"params": 200, "macs": 4000}, {"params": 100, "macs": 2000, "counts": "total"}
+  assert report.values("params", [old, new]) == [100.0, 100.0]
+  assert report.values("macs", [old, new]) == [2000.0, 2000.0]
 
 
 def test_the_table_names_an_accelerator_and_the_commit_can_be_given(monkeypatch):
