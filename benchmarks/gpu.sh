@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 OUT=$(mktemp)
 RESULTS=benchmarks/RESULTS.md
 # A few steps are enough on a GPU: the spread is small and the compile is the slow part.
-BENCH=(-m jaxcnn.bench --json --steps 20 --rounds 1 --warmup 3 --no_pipeline)
+BENCH=(-m jaxcnn.tools.bench --json --steps 20 --rounds 1 --warmup 3 --no_pipeline)
 
 run() {  # run PRESET [BATCHES...]: the first batch that fits.
   local preset=$1; shift

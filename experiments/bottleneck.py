@@ -24,7 +24,7 @@ the pooling branch and the width grows from block to block; the cost is counted 
 """
 SCALE = """
 Fashion-MNIST; GoogLeNet at width 0.25 on 64x64 crops, 4 epochs (configs/googlenet.py:small);
-multiply-adds and parameters are counted at that size by jaxcnn.summary.
+multiply-adds and parameters are counted at that size by jaxcnn.tools.summary.
 """
 NOTES = """
 These six runs trained on one NVIDIA H200 (jax 0.11.2, flax 0.12.10; XLA's default float32

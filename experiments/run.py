@@ -83,7 +83,7 @@ def refresh_curves(study: Study, results_dir: str, workdir_root: str) -> int:
 def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str
             ) -> dict | None:
   """Trains one arm x seed (resuming its workdir) and writes its record; None if stopped."""
-  from jaxcnn import summary
+  from jaxcnn.tools import summary
   from jaxcnn import train
   from jaxcnn.data import sources
 

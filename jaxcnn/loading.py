@@ -1,5 +1,5 @@
 """Trained networks as (model, variables, config), from any checkpoint the trainer or
-jaxcnn.convert wrote, for prediction, inspection, export and fine-tuning.
+jaxcnn.tools.convert wrote, for prediction, inspection, export and fine-tuning.
 
 A checkpoint stores the config that wrote it and its metadata (checkpoint.Metadata): the
 class count, the input shape and the class names, which the config alone does not give (an

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jaxcnn import bench
+from jaxcnn.tools import bench
 
 
 def test_json_result_for_a_tiny_lenet(capsys):

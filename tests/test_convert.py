@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxcnn import checkpoint
-from jaxcnn import convert
+from jaxcnn.tools import convert
 from jaxcnn import loading
 from jaxcnn import train
 from jaxcnn.errors import UserError
@@ -36,7 +36,7 @@ def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path, no_inferenc
   torch.save(net.state_dict(), pth)
   workdir = tmp_path / "run"
   result = subprocess.run(
-      [sys.executable, "-m", "jaxcnn.convert", "--arch=resnet18", f"--pth={pth}",
+      [sys.executable, "-m", "jaxcnn.tools.convert", "--arch=resnet18", f"--pth={pth}",
        "--config=configs/lenet5.py", "--config.data.image_size=64", f"--workdir={workdir}"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr
@@ -65,7 +65,7 @@ def test_pth_converts_to_a_checkpoint_the_trainer_restores(tmp_path, no_inferenc
   np.testing.assert_allclose(np.asarray(ours), theirs, atol=1e-4 * np.abs(theirs).max())
 
   again = subprocess.run(
-      [sys.executable, "-m", "jaxcnn.convert", "--arch=resnet18", f"--pth={pth}",
+      [sys.executable, "-m", "jaxcnn.tools.convert", "--arch=resnet18", f"--pth={pth}",
        "--config=configs/lenet5.py", f"--workdir={workdir}"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1 and "already holds checkpoints" in again.stderr

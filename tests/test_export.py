@@ -1,13 +1,13 @@
-"""python -m jaxcnn.export: a SavedModel that gives jaxcnn's outputs without JAX."""
+"""python -m jaxcnn.tools.export: a SavedModel that gives jaxcnn's outputs without JAX."""
 
 import json
 
 import numpy as np
 import pytest
 
-from jaxcnn import export
+from jaxcnn.tools import export
 from jaxcnn import loading
-from jaxcnn import predict
+from jaxcnn.tools import predict
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError

@@ -13,7 +13,7 @@ from tests.tolerance import assert_close
 
 
 def _import(config, workdir, num_classes, channels, params=None):
-  """A step-0 checkpoint of another task, as jaxcnn.convert writes one."""
+  """A step-0 checkpoint of another task, as jaxcnn.tools.convert writes one."""
   exp = train.Experiment(config, train=False, num_classes=num_classes,
                          input_shape=(28, 28, channels), devices=jax.devices()[:1])
   state = exp.init_state()

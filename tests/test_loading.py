@@ -15,7 +15,7 @@ from jaxcnn.errors import UserError
 
 
 def _save(exp, config, workdir, step=0, *, metadata=True):
-  """Writes exp's fresh state as a checkpoint, as jaxcnn.convert does; without ``metadata``,
+  """Writes exp's fresh state as a checkpoint, as jaxcnn.tools.convert does; without ``metadata``,
   as checkpoints were written before they carried it (the state and the config only)."""
   mngr = checkpoint.manager(str(workdir), keep=1)
   if metadata:
@@ -75,7 +75,7 @@ def test_missing_or_mismatched_checkpoints_are_clear_errors(trained_run, config,
 @pytest.mark.parametrize("metadata", [True, False], ids=["metadata", "before_metadata"])
 def test_an_imported_checkpoint_brings_its_own_classes_and_channels(config, tmp_path, request,
                                                                      metadata):
-  # As jaxcnn.convert writes an ImageNet network: 3 channels and a class count that is not
+  # As jaxcnn.tools.convert writes an ImageNet network: 3 channels and a class count that is not
   # the config's dataset's. The checkpoint's metadata says so; without it (a checkpoint
   # written before there was any) both are read off the saved shapes.
   config.data.image_size = 32

@@ -1,4 +1,4 @@
-"""Checkpoint metadata: what the trainer and jaxcnn.convert record about the network, what
+"""Checkpoint metadata: what the trainer and jaxcnn.tools.convert record about the network, what
 loading reads from it, and checkpoints written before there was any."""
 
 import os
@@ -13,10 +13,10 @@ import pytest
 
 import jaxcnn
 from jaxcnn import checkpoint
-from jaxcnn import convert
+from jaxcnn.tools import convert
 from jaxcnn import loading
 from jaxcnn import models
-from jaxcnn import predict
+from jaxcnn.tools import predict
 from jaxcnn import train
 from jaxcnn.data import builders
 from jaxcnn.data import pipeline
@@ -90,14 +90,14 @@ def _resnet18_state_dict(num_classes: int, seed: int = 0) -> dict:
 
 def test_a_converted_checkpoint_records_its_network(data_dir, tmp_path, request):
   # Without torch: a state dict of numpy arrays with torchvision's names goes through the
-  # converter's own entry point. In a subprocess, as python -m jaxcnn.convert runs, whose
+  # converter's own entry point. In a subprocess, as python -m jaxcnn.tools.convert runs, whose
   # command-line flags are then its own. Seven classes have no names in the config's
   # dataset; ten are Fashion-MNIST's.
   for n in (7, 10):
     np.savez(tmp_path / f"resnet18_{n}.npz", **_resnet18_state_dict(n))
   script = (
       "import sys, numpy as np\n"
-      "from jaxcnn.convert.__main__ import convert_to_checkpoint\n"
+      "from jaxcnn.tools.convert.__main__ import convert_to_checkpoint\n"
       "from tests.conftest import tiny_config\n"
       "config = tiny_config(sys.argv[1])\n"
       "config.width, config.data.image_size = 1.0, 64\n"

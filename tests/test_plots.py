@@ -1,4 +1,4 @@
-"""python -m jaxcnn.plots: curves, first-layer filters and the confusion matrix of a run."""
+"""python -m jaxcnn.tools.plots: curves, first-layer filters and the confusion matrix of a run."""
 
 import os
 import shutil
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxcnn import loading
-from jaxcnn import plots
+from jaxcnn.tools import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

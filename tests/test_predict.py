@@ -1,4 +1,4 @@
-"""python -m jaxcnn.predict: image files in, the evaluation's predictions out."""
+"""python -m jaxcnn.tools.predict: image files in, the evaluation's predictions out."""
 
 import json
 
@@ -8,7 +8,7 @@ from PIL import Image
 import pytest
 
 from jaxcnn import checkpoint
-from jaxcnn import predict
+from jaxcnn.tools import predict
 from jaxcnn import train
 from jaxcnn.data import builders
 from jaxcnn.data import sources

@@ -7,10 +7,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxcnn import bench_input
+from jaxcnn.tools import bench_input
 from jaxcnn import config as config_lib
 from jaxcnn import loading
-from jaxcnn import plots
+from jaxcnn.tools import plots
 from jaxcnn import train
 from jaxcnn.data import builders
 from jaxcnn.data import pipeline

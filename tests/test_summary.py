@@ -1,7 +1,7 @@
 import flax.linen as nn
 import pytest
 
-from jaxcnn import summary
+from jaxcnn.tools import summary
 from jaxcnn import models
 
 

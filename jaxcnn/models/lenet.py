@@ -71,7 +71,7 @@ class Subsampling(nn.Module):
     return squash(summed * coeff.astype(x.dtype) + bias.astype(x.dtype))
 
   def multiply_adds(self, x, out):
-    """One multiplication by the coefficient per output (jaxcnn.summary)."""
+    """One multiplication by the coefficient per output (jaxcnn.tools.summary)."""
     return int(np.prod(out.shape))
 
 
@@ -111,7 +111,7 @@ class PartialConv(nn.Module):
     return y + bias.astype(self.dtype)
 
   def multiply_adds(self, x, out):
-    """Only the connected kernels multiply (jaxcnn.summary)."""
+    """Only the connected kernels multiply (jaxcnn.tools.summary)."""
     connections = sum(len(t) for t in self.table)
     return int(np.prod(out.shape[:-1]) * connections * self.kernel_size ** 2)
 

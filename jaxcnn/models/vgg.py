@@ -83,7 +83,7 @@ class FullyConnected(nn.Module):
     return y + bias
 
   def multiply_adds(self, x, out):
-    """For jaxcnn.summary: a dense product, or a conv of the window its output size implies."""
+    """For jaxcnn.tools.summary: a dense product, or a conv of the window its output size implies."""
     if x.ndim == 2:
       return int(np.prod(out.shape[:-1]) * x.shape[-1] * out.shape[-1])
     window = x.shape[1] - out.shape[1] + 1

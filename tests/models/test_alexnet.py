@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.convert import alexnet as convert
+from jaxcnn.tools.convert import alexnet as convert
 from jaxcnn.errors import UserError
 from jaxcnn.models import alexnet, layers
 from tests.models.variables import random_variables

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.convert import googlenet as convert_googlenet
+from jaxcnn.tools.convert import googlenet as convert_googlenet
 from jaxcnn.errors import UserError
 from jaxcnn.models import layers
 from jaxcnn.models import googlenet

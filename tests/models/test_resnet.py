@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.convert import resnet as convert_resnet
+from jaxcnn.tools.convert import resnet as convert_resnet
 from jaxcnn.models import resnet
 from tests.models.variables import random_variables, randomize_batch_norm
 from tests.tolerance import differ

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.convert import vgg as convert
+from jaxcnn.tools.convert import vgg as convert
 from jaxcnn.errors import UserError
 from jaxcnn.models import layers, vgg
 from tests.tolerance import assert_close, differ

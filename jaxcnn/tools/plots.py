@@ -1,6 +1,6 @@
 """Pictures of a run, written as PNGs to WORKDIR/plots/.
 
-  python -m jaxcnn.plots --workdir=runs/lenet5 [--step=N]
+  python -m jaxcnn.tools.plots --workdir=runs/lenet5 [--step=N]
 
 curves.png     training and evaluation loss, top-1/top-5 accuracy and learning rate,
                from WORKDIR/metrics.jsonl.
@@ -205,7 +205,7 @@ def write_plots(workdir_or_checkpoint: str, step: int | None = None, out: str | 
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m jaxcnn.plots",
+  parser = argparse.ArgumentParser(prog="python -m jaxcnn.tools.plots",
                                    description="PNG plots of a run in WORKDIR/plots/.")
   parser.add_argument("--workdir", required=True,
                       help="Workdir of a run (or WORKDIR/checkpoints/STEP).")

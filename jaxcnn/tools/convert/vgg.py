@@ -4,7 +4,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxcnn.convert.state_dict import StateDict, check_arch
+from jaxcnn.tools.convert.state_dict import StateDict, check_arch
 from jaxcnn.models.vgg import CONFIGS, TORCHVISION_CONFIGS, conv_layers
 
 ARCHS = tuple(TORCHVISION_CONFIGS) + tuple(f"{a}_bn" for a in TORCHVISION_CONFIGS)

@@ -1,13 +1,13 @@
 """Training and evaluation throughput, against PyTorch on the same machine.
 
-  python -m jaxcnn.bench --preset resnet18_cifar --reference=torch
-  python -m jaxcnn.bench --config=configs/lenet5.py --steps 20 --json
-  python -m jaxcnn.bench --model resnet50 --batch 256 --input_size 224 --dtype bfloat16
+  python -m jaxcnn.tools.bench --preset resnet18_cifar --reference=torch
+  python -m jaxcnn.tools.bench --config=configs/lenet5.py --steps 20 --json
+  python -m jaxcnn.tools.bench --model resnet50 --batch 256 --input_size 224 --dtype bfloat16
 
 For each benchmark: compile time, train- and eval-step images/s (median over timed steps
 after warm-up, with min and max), peak memory (device statistics where the backend keeps
 them, else the growth of the process's peak RSS), achieved FLOP/s (paper-style multiply-adds
-from jaxcnn.summary, x2 for FLOPs, x3 for a training step) as a fraction of the matmul rate
+from jaxcnn.tools.summary, x2 for FLOPs, x3 for a training step) as a fraction of the matmul rate
 measured here, and the input pipeline's images/s alone, as headroom over the train step.
 With ``--reference=torch`` the same architecture is trained in PyTorch in this process,
 alternating rounds of jax and torch steps so that both see the same machine load (each turn
@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxcnn import config as config_lib
 from jaxcnn import sharding
-from jaxcnn import summary
+from jaxcnn.tools import summary
 from jaxcnn import train
 from jaxcnn.data import augment
 from jaxcnn.data import pipeline
@@ -181,7 +181,7 @@ def run(args) -> dict:
     native_case = JaxCase(native_config, size, channels, classes)
   torch_case = None
   if args.reference == "torch":
-    from jaxcnn import bench_torch  # Optional dependency, imported only when asked for.
+    from jaxcnn.tools import bench_torch  # Optional dependency, imported only when asked for.
     torch_case = bench_torch.TorchCase(args.preset or config.model, config, size, channels,
                                        classes)
 

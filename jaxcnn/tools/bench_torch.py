@@ -1,4 +1,4 @@
-"""PyTorch twins of the benchmarked networks, for ``jaxcnn.bench --reference=torch``.
+"""PyTorch twins of the benchmarked networks, for ``jaxcnn.tools.bench --reference=torch``.
 
 torchvision's models where one exists at that size; otherwise the same layers (maps,
 kernels, strides, pools, classifier) written with torch.nn, so both sides do the same

@@ -1,7 +1,7 @@
 """Classify image files with a trained network.
 
-  python -m jaxcnn.predict --workdir=runs/lenet5 shirt.png boot.jpg
-  python -m jaxcnn.predict --workdir=runs/lenet5/checkpoints/7020 --json images/*.png
+  python -m jaxcnn.tools.predict --workdir=runs/lenet5 shirt.png boot.jpg
+  python -m jaxcnn.tools.predict --workdir=runs/lenet5/checkpoints/7020 --json images/*.png
 
 Each image (PNG, JPEG or anything else PIL reads; any size and channel count) is converted
 to the channels the network takes, resized to the size of the dataset's images and then
@@ -100,7 +100,7 @@ def predict_files(run: loading.Run, paths, k: int = 5, batch_size: int = 256) ->
 
 def parse_args(argv):
   parser = argparse.ArgumentParser(
-      prog="python -m jaxcnn.predict", description="Top-k classes of image files.")
+      prog="python -m jaxcnn.tools.predict", description="Top-k classes of image files.")
   parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... files.")
   parser.add_argument("--workdir", required=True, help="Workdir of a trained or converted run, "
                       "or one of its checkpoints (WORKDIR/checkpoints/STEP).")

@@ -8,7 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxcnn.convert.state_dict import StateDict, check_arch
+from jaxcnn.tools.convert.state_dict import StateDict, check_arch
 from jaxcnn.models.googlenet import AUX_AFTER, TABLE1
 
 ARCHS = ("googlenet",)

@@ -4,7 +4,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxcnn.convert.state_dict import StateDict, check_arch
+from jaxcnn.tools.convert.state_dict import StateDict, check_arch
 from jaxcnn.models.alexnet import TORCHVISION_CONVS
 
 # Sequential indices of torchvision's weight layers (ReLU, pools and dropouts in between).

@@ -4,7 +4,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxcnn.convert.state_dict import StateDict, check_arch
+from jaxcnn.tools.convert.state_dict import StateDict, check_arch
 from jaxcnn.models.resnet import IMAGENET_STAGES, IMAGENET_WIDTHS
 
 ARCHS = tuple(f"resnet{depth}" for depth in IMAGENET_STAGES)

@@ -1,4 +1,4 @@
-"""python -m jaxcnn.convert: a torchvision .pth file -> an Orbax checkpoint in a workdir."""
+"""python -m jaxcnn.tools.convert: a torchvision .pth file -> an Orbax checkpoint in a workdir."""
 
 import os
 import sys
@@ -11,7 +11,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from jaxcnn import checkpoint
-from jaxcnn import convert
+from jaxcnn.tools import convert
 from jaxcnn import train
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError

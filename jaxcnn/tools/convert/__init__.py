@@ -1,6 +1,6 @@
 """torchvision weights -> jaxcnn variables and Orbax checkpoints.
 
-  python -m jaxcnn.convert --arch=vgg16 --pth=vgg16-397923af.pth \\
+  python -m jaxcnn.tools.convert --arch=vgg16 --pth=vgg16-397923af.pth \\
       --config=configs/vgg16.py --workdir=runs/vgg16_imagenet
 
 writes a step-0 checkpoint that ``python -m jaxcnn.main --mode=eval`` (with the same
@@ -40,5 +40,5 @@ def torchvision_to_flax(arch: str, state_dict: Mapping[str, np.ndarray]) -> dict
   _check(arch)
   arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
             for k, v in state_dict.items()}
-  module = importlib.import_module(f"jaxcnn.convert.{ARCHS[arch][0]}")
+  module = importlib.import_module(f"jaxcnn.tools.convert.{ARCHS[arch][0]}")
   return module.from_torchvision(arch, arrays)

@@ -1,7 +1,7 @@
 """Images/s of the streaming input pipeline: reading, decoding and a config's training
 preprocessing, over a dataset left on disk (how imagenet2012 is read).
 
-  python -m jaxcnn.bench_input --config=configs/resnet18.py --workers 1 2 --batches 8
+  python -m jaxcnn.tools.bench_input --config=configs/resnet18.py --workers 1 2 --batches 8
 
 By default the dataset is RandomImages/jpeg400 (jaxcnn.data.builders: 512 JPEGs of about
 ILSVRC-2012's mean size, ~400x350), prepared on first use under --data_dir; --dataset names

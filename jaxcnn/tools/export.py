@@ -1,7 +1,7 @@
 """A trained network as a TensorFlow SavedModel, for serving without JAX (TF Serving, TFLite
 converters, tf.saved_model.load).
 
-  python -m jaxcnn.export --workdir=runs/lenet5 --out=exported/lenet5
+  python -m jaxcnn.tools.export --workdir=runs/lenet5 --out=exported/lenet5
 
 The ``serving_default`` signature takes ``images``: uint8 [batch, H, W, C] in the layout of
 the dataset's images (for Fashion-MNIST [batch, 28, 28, 1], white object on black), any
@@ -121,7 +121,7 @@ def export(run: loading.Run, out: str, platforms=("cpu",), preprocessed: bool = 
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m jaxcnn.export",
+  parser = argparse.ArgumentParser(prog="python -m jaxcnn.tools.export",
                                    description="A run's network as a TensorFlow SavedModel.")
   parser.add_argument("--workdir", required=True,
                       help="Workdir of a run (or WORKDIR/checkpoints/STEP).")

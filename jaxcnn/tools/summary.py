@@ -1,6 +1,6 @@
 """Per-layer output shapes, parameters and multiply-adds of a model.
 
-  python -m jaxcnn.summary vgg16 [--input-size 224] [--depth 1] [--train]
+  python -m jaxcnn.tools.summary vgg16 [--input-size 224] [--depth 1] [--train]
 
 Multiply-adds are counted as the papers count them: for every convolution, output
 positions x kernel area x input maps per group x output maps (padding included);
@@ -104,7 +104,7 @@ def format_table(rows: list[Row], depth: int) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m jaxcnn.summary", description=__doc__.split("\n")[0])
+  parser = argparse.ArgumentParser(prog="python -m jaxcnn.tools.summary", description=__doc__.split("\n")[0])
   parser.add_argument("model", help="registered model name, e.g. vgg16")
   parser.add_argument("--input-size", type=int, default=None,
                       help="square input size (default: the model's input_size)")
