@@ -267,7 +267,8 @@ def plot(study: Study, runs: dict, path: str) -> None:
         _STEPS.match(c) for c in study.columns)):
       ax.set_yscale("log")
     ax.grid(alpha=0.3)
-  axes[0][0].legend(fontsize=8)
+  if axes[0][0].get_legend_handles_labels()[0]:
+    axes[0][0].legend(fontsize=8)
   fig.suptitle(f"{study.title} (mean over seeds; band: min-max)", fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110, metadata={"Software": None})

@@ -9,6 +9,10 @@ from ml_collections import ConfigDict, config_dict
 from jaxcnn.errors import UserError
 
 
+# config.conv_impl's choices (jaxcnn.models.ops).
+CONV_IMPLS = ("auto", "native", "fast")
+
+
 def base_config() -> ConfigDict:
   c = ConfigDict()
   c.model = "lenet5_modern"
@@ -141,8 +145,8 @@ def validate(c: ConfigDict) -> None:
   need(c.width > 0, f"width={c.width} must be positive")
   need(c.dtype in ("float32", "bfloat16", "float16"),
        f"dtype={c.dtype!r} must be float32, bfloat16 or float16")
-  need(c.conv_impl in ("auto", "native", "fast"),
-       f"conv_impl={c.conv_impl!r} must be auto, native or fast")
+  need(c.conv_impl in CONV_IMPLS,
+       f"conv_impl={c.conv_impl!r} must be one of {', '.join(CONV_IMPLS)}")
   need(c.aux_loss_weight >= 0, "aux_loss_weight must be >= 0")
   _validate_protocols(c, need)
   need(c.mesh.data == -1 or c.mesh.data >= 1, "mesh.data must be -1 (all) or >= 1")

@@ -45,7 +45,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-IMPLS = ("auto", "native", "fast")
+from jaxcnn.config import CONV_IMPLS as IMPLS  # "auto", "native", "fast"
+
 _NHWC = ("NHWC", "HWIO", "NHWC")
 # Dense convs whose output maps have at most this many pixels (VGG's last block on small
 # inputs) are im2col matmuls in the forward pass and both gradients.
