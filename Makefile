@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 WORKDIR ?= runs/lenet5
 
-.PHONY: install data train test torch lock clean
+.PHONY: install data train test test-fast torch lock clean
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ data: $(STAMP)
 train: data
 	$(PY) -m jaxcnn.main --config=configs/lenet5.py --workdir=$(WORKDIR)
 
+# The whole suite (what CI runs), over both cores, with its 15 slowest tests.
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n 2 --durations=15 tests
+
+# The edit loop: the suite less the tests marked slow (trainer processes, PyTorch parity,
+# the deepest networks' compiles).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=10 tests
 
 # Optional: PyTorch and torchvision (pinned in pyproject.toml) for the parity tests and
 # reference benchmarks; pip takes them from local files where they lie on disk.

@@ -133,9 +133,17 @@ def test_sigterm_saves_and_exits_zero_then_resumes(tmp_path, data_dir):
   assert max(int(d) for d in os.listdir(ckpt) if d.isdigit()) == stopped
   proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
-  time.sleep(2.0)
-  proc.send_signal(signal.SIGTERM)  # During set-up: honoured at the first step boundary.
+  # During set-up (the checkpoint restored, the first step not yet compiled and run): the
+  # signal is honoured at the first step boundary. Sent when the run says it resumed, not
+  # after a fixed sleep, which a fast set-up (a warm compilation cache) would outrun.
+  lines = []
+  for line in proc.stdout:
+    lines.append(line)
+    if line.startswith("Resuming from the checkpoint"):
+      proc.send_signal(signal.SIGTERM)
+      break
   out, err = proc.communicate(timeout=300)
+  out = "".join(lines) + out
   assert proc.returncode == 0, err
   assert f"Resuming from the checkpoint at step {stopped}" in out
   assert f"saved the checkpoint at step {stopped + 1}" in out
