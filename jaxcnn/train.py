@@ -23,6 +23,7 @@ from jaxcnn import optim
 from jaxcnn import preemption
 from jaxcnn import sharding
 from jaxcnn import steps
+from jaxcnn import workdir_lock
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -214,6 +215,9 @@ def _ensure_workdir(workdir: str) -> None:
   except OSError as e:
     raise UserError(f"Cannot create workdir {workdir!r}: {e.strerror}. "
                     "Choose a writable --workdir.") from e
+
+
+def _check_writable(workdir: str) -> None:
   probe = os.path.join(workdir, f".write-test-{os.getpid()}-{jax.process_index()}")
   try:
     with open(probe, "w"):
@@ -239,12 +243,21 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
                        stop: preemption.StopRequest | None = None) -> dict[str, float] | None:
   """Trains, resuming from the latest good checkpoint in workdir; returns the final eval metrics.
 
-  Returns None when a SIGTERM/SIGINT stopped the run (after checkpointing it).
+  Returns None when a SIGTERM/SIGINT stopped the run (after checkpointing it). The workdir is
+  locked for the whole run (see workdir_lock), before anything is written to it.
   """
   config_lib.validate(config)
   # From the start: a SIGTERM during set-up waits for the first step boundary.
   stop = stop or preemption.StopRequest()
   _ensure_workdir(workdir)
+  with workdir_lock.acquire(workdir) as lock:
+    return _train(config, workdir, restart, allow_config_change, stop, lock)
+
+
+def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change: bool,
+           stop: preemption.StopRequest,
+           lock: workdir_lock.WorkdirLock) -> dict[str, float] | None:
+  _check_writable(workdir)
   _check_config_change(workdir, config, allow_config_change)
   exp = Experiment(config, train=True)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
@@ -282,6 +295,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
       # Logging at every checkpoint makes the logged means independent of where a run
       # was interrupted and resumed.
       if done % config.log_every_steps == 0 or save_now:
+        lock.check()
         host = jax.device_get(history)
         bad = _first_nonfinite(host, history_start)
         if bad and not config.skip_nonfinite_steps:
