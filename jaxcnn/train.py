@@ -1,5 +1,6 @@
 """The training loop: build state, resume, step, evaluate, checkpoint, log."""
 
+import contextlib
 import functools
 import json
 import os
@@ -24,6 +25,7 @@ from jaxcnn import preemption
 from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn import workdir_lock
+from jaxcnn import write_faults
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -274,15 +276,27 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
       _say(report)
   else:
     _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
-  _save_config(workdir, config)
 
-  writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0, resume_step=start)
+  def last_good():
+    mngr.reload()
+    return mngr.latest_step()
+
+  def faults(what: str, path: str):
+    """A full disk, a lost permission or a deleted workdir stops the run with one paragraph."""
+    return write_faults.reported(what, os.path.join(os.path.abspath(workdir), path), last_good)
+
+  with faults("Writing the config", "config.json"):
+    _save_config(workdir, config)
+  with faults("Opening the metrics", "metrics.jsonl"):
+    writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0,
+                                      resume_step=start)
   eval_every = max(1, int(round(config.eval_every_epochs * exp.steps_per_epoch)))
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
   batches = sharding.on_device(exp.train_batches().iterate(start), exp.mesh)
   history, eval_metrics, history_start = [], None, start
   metadata = exp.metadata()
   t_start = time.perf_counter()
+  failed = False
   try:
     for step in range(start, exp.total_steps):
       state, step_metrics = exp.train_step(state, next(batches))
@@ -310,29 +324,39 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
         scalars["train/nonfinite_steps"] = float(sum(h["nonfinite"] for h in host))
         rate = progress.rate(done)
         scalars["train/images_per_s"] = rate
-        writer.write(done, scalars)
+        with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
+          writer.write(done, scalars)
         _say(progress.line(done, rate, scalars))
         history, history_start = [], done
       eval_metrics = None
       if eval_now:
         eval_metrics = exp.evaluate(state)
-        writer.write(done, eval_metrics)
+        with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
+          writer.write(done, eval_metrics)
         if config.schedule.name == "plateau":
           state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
         _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
              f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
         progress.rate(done)  # Evaluation time is not training throughput.
       if save_now:
-        checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
+        with faults(f"Saving the checkpoint at step {done}", f"checkpoints/{done}"):
+          checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
       if stopping and not last:
         mngr.wait_until_finished()
         _say(f"Received {stop.signal_name}: saved the checkpoint at step {done} and stopped. "
              "Re-run the same command to resume.")
         return None
+  except BaseException:
+    failed = True
+    raise
   finally:
     stop.restore_handlers()
-    mngr.wait_until_finished()
-    writer.close()
+    # After a failure, closing (which a full disk fails too) must not replace its report.
+    quiet = contextlib.suppress(Exception) if failed else contextlib.nullcontext()
+    with quiet:
+      mngr.wait_until_finished()
+    with quiet, faults("Closing the metrics", "metrics.jsonl"):
+      writer.close()
   if eval_metrics is None:  # Nothing left to train: report the restored state.
     eval_metrics = exp.evaluate(state)
   minutes = (time.perf_counter() - t_start) / 60
