@@ -86,7 +86,7 @@ def reported(what: str, path: str, last_good: Callable[[], int | None]) -> Itera
   try:
     yield
   except Exception as e:
-    fault = classify(e)
+    fault = None if isinstance(e, WriteFailed) else classify(e)
     if fault is None:
       raise
     _quiet["after_fault"] = True
