@@ -20,6 +20,7 @@ from ml_collections import config_flags
 
 from jaxcnn import distributed
 from jaxcnn import train
+from jaxcnn import write_faults
 from jaxcnn.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -86,6 +87,12 @@ def main(argv):
                                allow_config_change=_ALLOW_CONFIG_CHANGE.value, stop=_STOP)
     else:
       train.evaluate(_CONFIG.value, _WORKDIR.value, _STEP.value)
+  except write_faults.WriteFailed as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    logging.flush()
+    # At interpreter exit, the writes a failed save abandoned would report the fault again.
+    os._exit(1)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

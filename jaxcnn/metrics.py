@@ -9,7 +9,9 @@ import math
 import os
 import time
 
-import tensorboardX
+from tensorboardX import summary as tb_summary
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
 
 from jaxcnn import fileio
 
@@ -26,8 +28,8 @@ class MetricWriter:
       path = os.path.join(workdir, "metrics.jsonl")
       _truncate_after(path, resume_step)
       self._jsonl = open(path, "a")
-      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
-                                            purge_step=resume_step + 1 if resume_step else None)
+      self._tb = _EventFile(os.path.join(workdir, "tensorboard"),
+                            purge_step=resume_step + 1 if resume_step else None)
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     if not self.active:
@@ -36,14 +38,41 @@ class MetricWriter:
     row.update({k: float(v) for k, v in scalars.items()})
     self._jsonl.write(json.dumps(row) + "\n")
     self._jsonl.flush()
-    for k, v in scalars.items():
-      self._tb.add_scalar(k, float(v), int(step))
-    self._tb.flush()
+    self._tb.write(step, scalars)
 
   def close(self) -> None:
     if self.active:
-      self._jsonl.close()
-      self._tb.close()
+      try:
+        self._jsonl.close()
+      finally:
+        self._tb.close()
+
+
+class _EventFile:
+  """TensorBoard scalars, written and flushed by the calling thread.
+
+  tensorboardX's SummaryWriter writes from a thread of its own: there a full disk kills the
+  thread with a traceback, and the run blocks once the thread's queue is full, instead of
+  stopping with the error at the step that failed.
+  """
+
+  def __init__(self, logdir: str, purge_step: int | None):
+    os.makedirs(logdir, exist_ok=True)
+    self._events = EventsWriter(os.path.join(logdir, "events"))
+    if purge_step:  # TensorBoard hides the earlier files' events from this step on.
+      self._events.write_event(Event(step=purge_step, wall_time=time.time(),
+                                     session_log=SessionLog(status=SessionLog.START)))
+    self._events.flush()
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    now = time.time()
+    for k, v in scalars.items():
+      self._events.write_event(Event(step=int(step), wall_time=now,
+                                     summary=tb_summary.scalar(k, float(v))))
+    self._events.flush()
+
+  def close(self) -> None:
+    self._events.close()
 
 
 def _truncate_after(path: str, step: int) -> None:

@@ -1,5 +1,6 @@
 """The training loop: build state, resume, step, evaluate, checkpoint, log."""
 
+import contextlib
 import functools
 import json
 import os
@@ -23,6 +24,8 @@ from jaxcnn import optim
 from jaxcnn import preemption
 from jaxcnn import sharding
 from jaxcnn import steps
+from jaxcnn import workdir_lock
+from jaxcnn import write_faults
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -214,6 +217,9 @@ def _ensure_workdir(workdir: str) -> None:
   except OSError as e:
     raise UserError(f"Cannot create workdir {workdir!r}: {e.strerror}. "
                     "Choose a writable --workdir.") from e
+
+
+def _check_writable(workdir: str) -> None:
   probe = os.path.join(workdir, f".write-test-{os.getpid()}-{jax.process_index()}")
   try:
     with open(probe, "w"):
@@ -239,12 +245,21 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
                        stop: preemption.StopRequest | None = None) -> dict[str, float] | None:
   """Trains, resuming from the latest good checkpoint in workdir; returns the final eval metrics.
 
-  Returns None when a SIGTERM/SIGINT stopped the run (after checkpointing it).
+  Returns None when a SIGTERM/SIGINT stopped the run (after checkpointing it). The workdir is
+  locked for the whole run (see workdir_lock), before anything is written to it.
   """
   config_lib.validate(config)
   # From the start: a SIGTERM during set-up waits for the first step boundary.
   stop = stop or preemption.StopRequest()
   _ensure_workdir(workdir)
+  with workdir_lock.acquire(workdir) as lock:
+    return _train(config, workdir, restart, allow_config_change, stop, lock)
+
+
+def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change: bool,
+           stop: preemption.StopRequest,
+           lock: workdir_lock.WorkdirLock) -> dict[str, float] | None:
+  _check_writable(workdir)
   _check_config_change(workdir, config, allow_config_change)
   exp = Experiment(config, train=True)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
@@ -261,15 +276,27 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
       _say(report)
   else:
     _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
-  _save_config(workdir, config)
 
-  writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0, resume_step=start)
+  def last_good():
+    mngr.reload()
+    return mngr.latest_step()
+
+  def faults(what: str, path: str):
+    """A full disk, a lost permission or a deleted workdir stops the run with one paragraph."""
+    return write_faults.reported(what, os.path.join(os.path.abspath(workdir), path), last_good)
+
+  with faults("Writing the config", "config.json"):
+    _save_config(workdir, config)
+  with faults("Opening the metrics", "metrics.jsonl"):
+    writer = metrics_lib.MetricWriter(workdir, active=exp.process_index == 0,
+                                      resume_step=start)
   eval_every = max(1, int(round(config.eval_every_epochs * exp.steps_per_epoch)))
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
   batches = sharding.on_device(exp.train_batches().iterate(start), exp.mesh)
   history, eval_metrics, history_start = [], None, start
   metadata = exp.metadata()
   t_start = time.perf_counter()
+  failed = False
   try:
     for step in range(start, exp.total_steps):
       state, step_metrics = exp.train_step(state, next(batches))
@@ -282,6 +309,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
       # Logging at every checkpoint makes the logged means independent of where a run
       # was interrupted and resumed.
       if done % config.log_every_steps == 0 or save_now:
+        lock.check()
         host = jax.device_get(history)
         bad = _first_nonfinite(host, history_start)
         if bad and not config.skip_nonfinite_steps:
@@ -296,29 +324,39 @@ def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = Fals
         scalars["train/nonfinite_steps"] = float(sum(h["nonfinite"] for h in host))
         rate = progress.rate(done)
         scalars["train/images_per_s"] = rate
-        writer.write(done, scalars)
+        with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
+          writer.write(done, scalars)
         _say(progress.line(done, rate, scalars))
         history, history_start = [], done
       eval_metrics = None
       if eval_now:
         eval_metrics = exp.evaluate(state)
-        writer.write(done, eval_metrics)
+        with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
+          writer.write(done, eval_metrics)
         if config.schedule.name == "plateau":
           state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
         _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
              f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
         progress.rate(done)  # Evaluation time is not training throughput.
       if save_now:
-        checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
+        with faults(f"Saving the checkpoint at step {done}", f"checkpoints/{done}"):
+          checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
       if stopping and not last:
         mngr.wait_until_finished()
         _say(f"Received {stop.signal_name}: saved the checkpoint at step {done} and stopped. "
              "Re-run the same command to resume.")
         return None
+  except BaseException:
+    failed = True
+    raise
   finally:
     stop.restore_handlers()
-    mngr.wait_until_finished()
-    writer.close()
+    # After a failure, closing (which a full disk fails too) must not replace its report.
+    quiet = contextlib.suppress(Exception) if failed else contextlib.nullcontext()
+    with quiet:
+      mngr.wait_until_finished()
+    with quiet, faults("Closing the metrics", "metrics.jsonl"):
+      writer.close()
   if eval_metrics is None:  # Nothing left to train: report the restored state.
     eval_metrics = exp.evaluate(state)
   minutes = (time.perf_counter() - t_start) / 60
