@@ -23,9 +23,14 @@ class Column:
   kind: str = "percent"  # "percent" (2 decimals), "count" (same in every run), "steps".
 
 
-def steps_to_train_error(curve: list[dict], error: float) -> int | None:
-  """First logged step whose mean training error (over its logging window) is <= error."""
+def steps_to_train_error(curve: list[dict], error: float, every: int = 0) -> int | None:
+  """First logged step whose mean training error (over its logging window) is <= error.
+
+  With ``every`` (the run's log_every_steps), only full windows count: the short windows
+  closed early at an evaluation or a checkpoint average a few steps, mostly noise."""
   for row in curve:
+    if every and row["step"] % every:
+      continue
     if "train/top1" in row and 1.0 - row["train/top1"] <= error:
       return row["step"]
   return None
@@ -33,7 +38,8 @@ def steps_to_train_error(curve: list[dict], error: float) -> int | None:
 
 def _steps_column(threshold: float) -> Column:
   def value(r):
-    steps = steps_to_train_error(r["curve"], threshold / 100)
+    every = r.get("config_values", {}).get("log_every_steps", 0)
+    steps = steps_to_train_error(r["curve"], threshold / 100, every)
     return float("nan") if steps is None else float(steps)
   label = f"{threshold:g}"
   return Column(f"steps to {label}% train err", f"steps_to_{label}", value, "steps")

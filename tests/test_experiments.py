@@ -98,6 +98,11 @@ def test_steps_to_train_error_reads_the_logged_windows():
            {"step": 25, "eval/top1": 0.9}, {"step": 30, "train/top1": 0.76}]
   assert report.steps_to_train_error(curve, 0.25) == 30
   assert report.steps_to_train_error(curve, 0.1) is None
+  # A short window closed early (step 25, at an evaluation) does not count with ``every``.
+  short = [{"step": 20, "train/top1": 0.7}, {"step": 25, "train/top1": 0.9},
+           {"step": 30, "train/top1": 0.8}]
+  assert report.steps_to_train_error(short, 0.25) == 25
+  assert report.steps_to_train_error(short, 0.25, every=10) == 30
 
 
 STUDIES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
