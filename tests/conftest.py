@@ -2,22 +2,11 @@
 
 import gzip
 import os
-import shutil
 import struct
-import tempfile
 
 # Must precede the first jax import anywhere in the test process.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
-# One compilation cache for the whole run, its pytest-xdist workers (which inherit this
-# environment) and the trainer processes tests start: many tests compile the same small steps,
-# and a cache hit skips XLA's compile. It is made afresh for each run and removed at its end.
-_XLA_CACHE = None
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-  _XLA_CACHE = tempfile.mkdtemp(prefix="jaxcnn-tests-xla-")
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
-  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
 import numpy as np
 import pytest
@@ -62,11 +51,6 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if item.nodeid.startswith(SLOW) or "torchvision" in item.nodeid:
       item.add_marker(pytest.mark.slow)
-
-
-def pytest_sessionfinish(session, exitstatus):
-  if _XLA_CACHE:
-    shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 
 
 def write_idx(path, array):
