@@ -83,7 +83,10 @@ def refresh_curves(study: Study, results_dir: str, workdir_root: str) -> int:
 def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str
             ) -> dict | None:
   """Trains one arm x seed (resuming its workdir) and writes its record; None if stopped."""
-  from jaxcnn.tools import summary
+  try:
+    from jaxcnn.tools import summary
+  except ImportError:  # A worktree of a code version from before jaxcnn/tools (see README).
+    from jaxcnn import summary
   from jaxcnn import train
   from jaxcnn.data import sources
 
