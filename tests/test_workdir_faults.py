@@ -17,6 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxcnn import write_faults
+from tests.test_reliability import run, train_rows  # The same trainer runs and metrics rows.
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EVERY = 24, 4
@@ -29,10 +30,6 @@ def command(workdir, data_dir, *extra):
           "--config.eval_batch_size=128", f"--config.num_train_steps={STEPS}",
           f"--config.checkpoint_every_steps={EVERY}", f"--config.log_every_steps={EVERY}",
           "--config.eval_every_epochs=100", *extra]
-
-
-def run(args):
-  return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
 def leaves(tree):
@@ -48,12 +45,6 @@ def assert_same_final_params(workdir, reference):
       os.path.join(w, "checkpoints", str(STEPS), "state"))["params"] for w in (workdir, reference)]
   for a, b in zip(leaves(ours), leaves(theirs), strict=True):
     np.testing.assert_array_equal(a, b)  # Bitwise.
-
-
-def train_rows(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [{k: v for k, v in json.loads(line).items() if k != "train/images_per_s"}
-            for line in f]
 
 
 def checkpoint_dirs(workdir):
