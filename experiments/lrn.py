@@ -17,7 +17,7 @@ rescaled to 256, flips, weights of variance 1e-2, batch 256, lr 0.01 divided by 
 times, 74 epochs, dense single-scale testing at 256), A-LRN normalising after its first
 convolution; a single run per setting, momentum 0.9 and weight decay 5e-4 in both. Ours, on
 Fashion-MNIST (28x28 grey), with that momentum and weight decay, batch 128, lr 0.01 with
-cosine decay, He initialisation, a centre-crop test and 3 seeds per arm: AlexNet at width
+cosine decay, He initialisation, a centre-crop test and 5 seeds per arm: AlexNet at width
 0.25 with its two towers, dropout 0.5 and augmentation (random 67x67 crops of images
 rescaled to 76, flips, PCA noise 0.1), 10 epochs (4,680 steps); VGG-A at width 0.25
 (16-32-64-128-128 maps, FC 1024) on random 32x32 crops of images rescaled to 36 with flips,
@@ -29,7 +29,7 @@ Fashion-MNIST (60,000 training / 10,000 test images). AlexNet at width 0.25 on 6
 of images rescaled to 76, 10 epochs (configs/alexnet.py:small); VGG-A at width 0.25 on
 32x32 crops, 4 epochs (configs/vgg11.py:small, configs/vgg11_lrn.py:small).
 """
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 ARMS = [
     Arm("AlexNet, no LRN", "configs/alexnet.py:small", {"model_kwargs.lrn": False},
         paper="baseline"),
