@@ -15,9 +15,9 @@ Variants (``--config=configs/resnet56.py:VARIANT``):
   default  the recipe above.
   small    Fashion-MNIST padded to 32x32 with the same augmentation; the first 10,000
            training images, 3 epochs of batch 128 with cosine decay from 0.1 after a linear
-           warm-up over the first epoch (the scale of experiments/residual.py). Measured:
+           warm-up over the first epoch (the scale of the residual study's first design). Measured:
            18.59 % test error (seed 0) in 10.3 min on the 2-core CPU. Without the warm-up
-           (--config.schedule.warmup_epochs=0, as in experiments/results/residual.md) it
+           (--config.schedule.warmup_epochs=0, experiments/results/residual.md at 3846d94) it
            does not settle in these 234 steps: 56.76 +- 8.33 % over 3 seeds (plain56:
            44.37 +- 4.44 %).
 """

@@ -27,19 +27,37 @@ from experiments import study as study_lib
 from experiments.study import REPO, Arm, Study  # noqa: F401  (Arm: for study files)
 
 
-def build_config(arm: Arm, seed: int):
-  """The arm's config, exactly as ``--config=PATH:VARIANT --config.K=V ...`` would build it."""
+def build_config(arm: Arm, seed: int, source: str | None = None):
+  """The arm's config, exactly as ``--config=PATH:VARIANT --config.K=V ...`` would build it;
+  ``source``: the workdir its ``init_from`` arm's run of this seed has (see source_workdir)."""
   from jaxcnn import config as config_lib
   config = config_lib.load_file(arm.config, root=REPO)
-  config.update_from_flattened_dict(dict(arm.overrides))
+  config.update_from_flattened_dict(_overrides(arm, source))
   config.seed = seed
   config.lock()
   return config
 
 
-def command_line(arm: Arm, seed: int, workdir: str) -> str:
+def _overrides(arm: Arm, source: str | None) -> dict:
+  if not arm.init_from:
+    return dict(arm.overrides)
+  if source is None:
+    raise ValueError(f"arm {arm.name!r} starts from arm {arm.init_from!r}: pass its workdir")
+  return {**arm.overrides, "init_from": source}
+
+
+def source_workdir(study: Study, arm: Arm, seed: int, workdir_root: str) -> str | None:
+  """Where the run that starts ``arm`` at ``seed`` lies (relative to the repository when
+  inside it, as the record keeps it), or None for an arm that starts afresh."""
+  if not arm.init_from:
+    return None
+  return records_lib.relative(run_workdir(workdir_root, study.name,
+                                          study.arm(arm.init_from), seed))
+
+
+def command_line(arm: Arm, seed: int, workdir: str, source: str | None = None) -> str:
   """The jaxcnn.main command that trains the same run, for readers of the records."""
-  overrides = " ".join(f"--config.{k}={_flag(v)}" for k, v in arm.overrides.items())
+  overrides = " ".join(f"--config.{k}={_flag(v)}" for k, v in _overrides(arm, source).items())
   return (f"python -m jaxcnn.main --config={arm.config} --workdir={workdir} "
           f"{overrides} --config.seed={seed}").replace("  ", " ")
 
@@ -90,7 +108,12 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
   from jaxcnn import train
   from jaxcnn.data import sources
 
-  config = build_config(arm, seed)
+  from jaxcnn.errors import UserError
+  source = source_workdir(study, arm, seed, workdir_root)
+  if source is not None and not os.path.exists(os.path.join(REPO, source, "checkpoints")):
+    raise UserError(f"{arm.name}, seed {seed} starts from {arm.init_from}'s run of that seed, "
+                    f"which has no checkpoints at {source}: train that arm first.")
+  config = build_config(arm, seed, source)
   workdir = run_workdir(workdir_root, study.name, arm, seed)
   print(f"== {study.name}: {arm.name}, seed {seed} -> {workdir}", flush=True)
   resumed = os.path.exists(os.path.join(workdir, "checkpoints"))
@@ -113,7 +136,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
   record = {
       "study": study.name, "arm": arm.name, "seed": seed, "config": arm.config,
       "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in arm.overrides.items()},
-      "command": command_line(arm, seed, rel_workdir),
+      "command": command_line(arm, seed, rel_workdir, source),
       "workdir": rel_workdir,
       "code_version": version,
       "commit": _git_commit(),
@@ -155,7 +178,8 @@ def _device() -> str:
   return f"{len(devices)} x {devices[0].device_kind}"
 
 
-def stale_runs(study: Study, existing: dict, current: str) -> dict:
+def stale_runs(study: Study, existing: dict, current: str,
+               workdir_root: str = os.path.join(REPO, "runs/experiments")) -> dict:
   """{(arm, seed): why} for records that cannot share a table with runs trained now: another
   code version than ``current``, or a config other than the one the arm builds today."""
   out = {}
@@ -164,7 +188,9 @@ def stale_runs(study: Study, existing: dict, current: str) -> dict:
     if version != current:
       out[name, seed] = f"code version {version}, not {current}"
       continue
-    now = json.loads(build_config(study.arm(name), seed).to_json_best_effort())
+    arm = study.arm(name)
+    source = source_workdir(study, arm, seed, workdir_root)
+    now = json.loads(build_config(arm, seed, source).to_json_best_effort())
     changed = records_lib.config_changes(record, now)
     if changed:
       out[name, seed] = "config changed: " + ", ".join(f"{k} {a!r} -> {b!r}"
@@ -198,8 +224,10 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
-                      help="where records, tables and plots go (default: experiments/results)")
+                      help="where records, tables and plots go (default: experiments/results; relative: to the repository)")
   args = parser.parse_args(argv)
+  # Paths in records and configs (workdirs, an arm's init_from) are relative to the repository.
+  os.chdir(REPO)
   study = study_lib.load(args.study)
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.refresh_curves:
@@ -207,7 +235,7 @@ def main(argv: list[str]) -> int:
   existing = records_lib.read(args.results_dir, study)
   if not args.summarize_only:
     current = records_lib.code_version()
-    stale = stale_runs(study, existing, current) if args.rerun_stale else {}
+    stale = stale_runs(study, existing, current, workdir_root) if args.rerun_stale else {}
     for (name, seed), why in stale.items():
       print(f"Stale: {name}, seed {seed} ({why}); retraining it from scratch.")
       shutil.rmtree(run_workdir(workdir_root, study.name, study.arm(name), seed),

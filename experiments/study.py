@@ -26,6 +26,10 @@ class Arm:
   # Arms of one group are candidates of one sweep (e.g. learning rates of one network): the
   # study's SELECT column chooses one arm per group, and the chosen arms are compared.
   group: str = ""
+  # An earlier arm of the study whose run of the same seed starts this one: its trained
+  # weights, as config.init_from (config.init_from_layers in the overrides picks the layers),
+  # e.g. VGG's deeper nets started from a trained A.
+  init_from: str = ""
 
   @property
   def slug(self) -> str:
@@ -94,6 +98,10 @@ def _check(study: Study, path: str) -> None:
   unknown = [a.baseline for a in study.arms if a.baseline and a.baseline not in names]
   if unknown:
     problems.append(f"unknown baseline arm(s) {unknown}; arms are {names}")
+  for i, arm in enumerate(study.arms):
+    if arm.init_from and arm.init_from not in names[:i]:
+      problems.append(f"arm {arm.name!r} starts from {arm.init_from!r}, which is not an arm "
+                      "listed before it")
   for column in study.columns + ((study.select,) if study.select else ()):
     if not report.known_column(column):
       problems.append(f"unknown column {column!r}; known: {report.column_names()}")

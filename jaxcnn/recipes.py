@@ -179,7 +179,8 @@ def small_warmup(c: ConfigDict, model: str) -> ConfigDict:
   """A linear warm-up over the first epoch for the small variants of nets deeper than 34
   layers, without which the deepest small nets did not settle: their 234 steps leave no time
   to recover from a rough start at lr 0.1. The test errors and losses with and without it are
-  in configs/resnet56.py, configs/resnet50.py and experiments/results/residual.md."""
+  in configs/resnet56.py, configs/resnet50.py and the residual study's first design
+  (experiments/results/residual.md at commit 3846d94)."""
   if int("".join(ch for ch in model if ch.isdigit())) > 34:
     c.schedule.warmup_epochs = 1.0
   return c

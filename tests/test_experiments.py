@@ -117,14 +117,19 @@ def test_committed_studies_build_every_arm(path):
   assert study.title and study.claim.strip() and study.scale.strip()
   assert len(study.seeds) >= 3 and len(study.arms) >= 2
   for arm in study.arms:
-    config = run.build_config(arm, seed=1)  # Overrides name real fields of the config.
+    # Overrides name real fields of the config.
+    config = run.build_config(arm, 1, run.source_workdir(
+        study, arm, 1, os.path.join(study_lib.REPO, "runs", "experiments")))
     config_lib.validate(config)
     assert config.dataset == "fashion_mnist" and config.seed == 1
   # Each committed record was trained with the config its arm builds today, so the table can
   # be reproduced from the committed files. (Fields added to the config since a run, which
   # the record lacks, are left out; the first study's records predate config_values.)
   for (name, seed), record in records.read(records.RESULTS, study).items():
-    now = json.loads(run.build_config(study.arm(name), seed).to_json_best_effort())
+    arm = study.arm(name)
+    source = run.source_workdir(study, arm, seed,
+                                os.path.join(study_lib.REPO, "runs", "experiments"))
+    now = json.loads(run.build_config(arm, seed, source).to_json_best_effort())
     assert records.config_changes(record, now) == [], (study.name, name, seed)
 
 
@@ -177,7 +182,7 @@ def test_records_of_two_code_versions_make_no_table_and_rerun_stale_retrains_the
 
   # The current version is new0002: only the stale run is retrained (from a fresh workdir).
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "new0002")
-  monkeypatch.setattr(run, "stale_runs", lambda s, existing, current: {
+  monkeypatch.setattr(run, "stale_runs", lambda s, existing, current, root: {
       k: "old" for k, r in existing.items() if r["code_version"] != current})
   stale_workdir = tmp_path / "runs" / "width" / "wide" / "seed1"
   stale_workdir.mkdir(parents=True)
@@ -240,6 +245,39 @@ def test_a_study_file_with_an_unknown_field_or_column_is_refused(tmp_path):
     study_lib.load(str(bad))
   bad.write_text(STUDY.format(data_dir="x").replace('"steps_to_25"', '"steps_to_x"'))
   with pytest.raises(SystemExit, match="unknown column 'steps_to_x'"):
+    study_lib.load(str(bad))
+
+
+def test_an_arm_starts_from_an_earlier_arms_run_of_the_same_seed(data_dir, tmp_path,
+                                                                 monkeypatch):
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  study = tmp_path / "warm.py"
+  # "copy" starts from "narrow" at a learning rate too small to move a float32 weight, so it
+  # must end where narrow did.
+  text = STUDY.format(data_dir=data_dir).replace("SEEDS = (0, 1)", "SEEDS = (0,)")
+  text = text.replace('Arm("wide", "configs/lenet5.py:tiny", {**_RUN, "width": 1.0}, '
+                      'paper="better")',
+                      'Arm("copy", "configs/lenet5.py:tiny", {**_RUN, "width": 0.25, '
+                      '"optimizer.learning_rate": 1e-30}, init_from="narrow")')
+  assert 'init_from="narrow"' in text
+  study.write_text(text)
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  assert run.main([str(study), f"--results_dir={results}", f"--workdir_root={runs}"]) == 0
+  narrow = json.load(open(results / "warm" / "narrow-seed0.json"))
+  copy = json.load(open(results / "warm" / "copy-seed0.json"))
+  assert f"--config.init_from={narrow['workdir']} " in copy["command"]
+  assert copy["config_values"]["init_from"] == narrow["workdir"]
+  assert (copy["loss"], copy["top1"]) == (narrow["loss"], narrow["top1"])
+  # Stale detection builds the same config, the source's workdir included.
+  assert run.stale_runs(study_lib.load(str(study)), {("copy", 0): copy}, "abc1234",
+                        str(runs)) == {}
+
+
+def test_an_arm_can_start_only_from_an_earlier_arm(tmp_path):
+  bad = tmp_path / "bad.py"
+  bad.write_text(STUDY.format(data_dir="x").replace('paper="baseline")',
+                                                    'paper="baseline", init_from="wide")'))
+  with pytest.raises(SystemExit, match="starts from 'wide', which is not an arm listed before"):
     study_lib.load(str(bad))
 
 
