@@ -2,9 +2,13 @@
 
 Each checkpoint is one Orbax composite of three items, written and committed together: the
 train state, the config, and the metadata (``Metadata``) that says which network the state
-belongs to and what it takes and gives.
+belongs to and what it takes and gives. Orbax writes a step into STEP.orbax-checkpoint-tmp
+and renames it to STEP once every item is written (the commit), so a save that a crash
+interrupts is never taken for a checkpoint, whether it was written in the foreground or in a
+background thread (``Saver``).
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -18,6 +22,7 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from ml_collections import ConfigDict
 
 from jaxcnn import models
+from jaxcnn import write_faults
 from jaxcnn.errors import UserError
 
 BEST_METRIC = "eval/top1"
@@ -70,14 +75,17 @@ class Metadata:
                class_names=None if names is None else tuple(names), format_version=version)
 
 
-def manager(workdir: str, keep: int, *, create: bool = True) -> ocp.CheckpointManager:
+def manager(workdir: str, keep: int, *, create: bool = True,
+            async_save: bool = False) -> ocp.CheckpointManager:
+  """The workdir's checkpoint manager; with ``async_save``, ``save`` returns once the state is
+  copied off the devices and the rest of the save goes on in a background thread."""
   policy = pp.AnyPreservationPolicy([
       pp.LatestN(n=keep),
       pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=1,
                keep_checkpoints_without_metrics=False),
   ])
   options = ocp.CheckpointManagerOptions(
-      preservation_policy=policy, create=create, enable_async_checkpointing=False)
+      preservation_policy=policy, create=create, enable_async_checkpointing=async_save)
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       options=options,
@@ -95,19 +103,71 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: ConfigDict,
       metadata=ocp.args.JsonSave(metadata.to_json())), metrics=metrics)
 
 
+class Saver:
+  """The trainer's checkpoints: its manager (``mngr``), asynchronous if config.checkpoint_async.
+
+  An asynchronous save's failure surfaces only when the save is waited for: the next ``save``
+  and ``wait`` wait for it and report a write fault (full disk, lost permission, deleted
+  workdir) as that save's, in write_faults' paragraph naming the last committed checkpoint.
+  Every process calls ``save`` at the same steps, as Orbax's collective save requires.
+  """
+
+  def __init__(self, workdir: str, config: ConfigDict, metadata: Metadata):
+    self.mngr = manager(workdir, config.keep_checkpoints, async_save=config.checkpoint_async)
+    self._async, self._root = config.checkpoint_async, os.path.abspath(workdir)
+    self._config, self._metadata = config, metadata
+    self.pending: int | None = None  # The step of the asynchronous save in flight.
+
+  def faults(self, what: str, path: str):
+    """A full disk, a lost permission or a deleted workdir (``path`` under it) stops the run
+    with one paragraph naming the last committed checkpoint."""
+    return write_faults.reported(what, os.path.join(self._root, path), self.last_good)
+
+  def save(self, step: int, state, metrics: dict | None = None) -> None:
+    """Saves; returns once ``state`` may change (donated to the next step) whatever the save
+    still has to write."""
+    self.wait()
+    with self.faults(f"Saving the checkpoint at step {step}", f"checkpoints/{step}"):
+      save(self.mngr, step, state, self._config, metrics, metadata=self._metadata)
+    if self._async:
+      self.pending = step
+      write_faults.background_write(started=True)
+
+  def wait(self) -> None:
+    """Blocks until the save in flight, if any, is committed; raises its failure."""
+    if self.pending is None:
+      return
+    step, self.pending = self.pending, None
+    try:
+      with self.faults(f"Saving the checkpoint at step {step}", f"checkpoints/{step}"):
+        self.mngr.wait_until_finished()
+    finally:
+      write_faults.background_write(started=False)
+
+  def last_good(self) -> int | None:
+    """The newest committed checkpoint, once the save in flight has ended either way."""
+    with contextlib.suppress(Exception):
+      self.wait()
+    self.mngr.reload()
+    return self.mngr.latest_step()
+
+
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
   """Restores the state at ``step`` onto the shardings of ``abstract_state``."""
+  mngr.wait_until_finished()  # The step may be a save still in flight.
   restored = mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state)))
   return restored["state"]
 
 
 def restore_config(mngr: ocp.CheckpointManager, step: int) -> dict:
+  mngr.wait_until_finished()
   return mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
 
 
 def restore_metadata(mngr: ocp.CheckpointManager, step: int) -> Metadata | None:
   """The checkpoint's metadata; None for a checkpoint written before checkpoints had it."""
+  mngr.wait_until_finished()
   if "metadata" not in mngr.item_metadata(step):
     return None
   stored = mngr.restore(step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore()))
@@ -132,6 +192,7 @@ def architecture_mismatch(mngr: ocp.CheckpointManager, step: int, abstract_state
 
   Raises if the checkpoint's metadata cannot be read (a damaged checkpoint).
   """
+  mngr.wait_until_finished()
   saved = _shapes(mngr.item_metadata(step)["state"])
   wanted = _shapes(abstract_state)
   problems = variables_mismatch(variable_shapes(saved), variable_shapes(wanted))
@@ -147,6 +208,7 @@ def variable_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
 
 def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int) -> dict[str, tuple]:
   """Shapes of the model variables a checkpoint holds, from its metadata alone."""
+  mngr.wait_until_finished()
   return variable_shapes(_shapes(mngr.item_metadata(step)["state"]))
 
 
@@ -173,6 +235,7 @@ def describe(problems: list[str], limit: int = 6) -> str | None:
 def restore_variables(mngr: ocp.CheckpointManager, step: int, abstract_variables: dict) -> dict:
   """Restores only {"params", "batch_stats"} of a checkpoint's state (no optimizer state),
   onto the shardings of ``abstract_variables``."""
+  mngr.wait_until_finished()
   path = os.path.join(str(mngr.directory), str(step), "state")
   with ocp.PyTreeCheckpointer() as checkpointer:
     return checkpointer.restore(path, args=ocp.args.PyTreeRestore(

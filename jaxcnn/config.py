@@ -87,6 +87,7 @@ def base_config() -> ConfigDict:
   c.eval_every_epochs = 1.0
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
+  c.checkpoint_async = True  # Write checkpoints in a background thread while training goes on.
 
   c.mesh = ConfigDict()
   c.mesh.data = -1
@@ -111,7 +112,7 @@ def load_file(spec: str, root: str | None = None) -> ConfigDict:
 
 # Fields that may change between the runs of one workdir without changing its results.
 RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
-                     "keep_checkpoints", "init_from", "data.workers")
+                     "keep_checkpoints", "checkpoint_async", "init_from", "data.workers")
 
 
 def validate(c: ConfigDict) -> None:

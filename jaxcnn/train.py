@@ -25,7 +25,6 @@ from jaxcnn import preemption
 from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn import workdir_lock
-from jaxcnn import write_faults
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
@@ -262,8 +261,8 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
   _check_writable(workdir)
   _check_config_change(workdir, config, allow_config_change)
   exp = Experiment(config, train=True)
-  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  state, start = checkpoint.restore_latest_good(mngr, exp.abstract_state, workdir,
+  saver = checkpoint.Saver(workdir, config, exp.metadata())
+  state, start = checkpoint.restore_latest_good(saver.mngr, exp.abstract_state, workdir,
                                                 restart=restart)
   if state is None:
     state, start = exp.init_state(), 0
@@ -277,14 +276,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
   else:
     _say(f"Resuming from the checkpoint at step {start} in {workdir}.")
 
-  def last_good():
-    mngr.reload()
-    return mngr.latest_step()
-
-  def faults(what: str, path: str):
-    """A full disk, a lost permission or a deleted workdir stops the run with one paragraph."""
-    return write_faults.reported(what, os.path.join(os.path.abspath(workdir), path), last_good)
-
+  faults = saver.faults
   with faults("Writing the config", "config.json"):
     _save_config(workdir, config)
   with faults("Opening the metrics", "metrics.jsonl"):
@@ -294,7 +286,6 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
   progress = metrics_lib.Progress(exp.total_steps, exp.steps_per_epoch, config.batch_size, start)
   batches = sharding.on_device(exp.train_batches().iterate(start), exp.mesh)
   history, eval_metrics, history_start = [], None, start
-  metadata = exp.metadata()
   t_start = time.perf_counter()
   failed = False
   try:
@@ -313,7 +304,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
         host = jax.device_get(history)
         bad = _first_nonfinite(host, history_start)
         if bad and not config.skip_nonfinite_steps:
-          latest = mngr.latest_step()
+          latest = saver.last_good()
           kept = (f"the latest checkpoint, step {latest}, is untouched" if latest is not None
                   else "no checkpoint was written")
           raise UserError(
@@ -339,10 +330,9 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
              f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
         progress.rate(done)  # Evaluation time is not training throughput.
       if save_now:
-        with faults(f"Saving the checkpoint at step {done}", f"checkpoints/{done}"):
-          checkpoint.save(mngr, done, state, config, eval_metrics, metadata=metadata)
+        saver.save(done, state, eval_metrics)
       if stopping and not last:
-        mngr.wait_until_finished()
+        saver.wait()
         _say(f"Received {stop.signal_name}: saved the checkpoint at step {done} and stopped. "
              "Re-run the same command to resume.")
         return None
@@ -354,7 +344,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
     # After a failure, closing (which a full disk fails too) must not replace its report.
     quiet = contextlib.suppress(Exception) if failed else contextlib.nullcontext()
     with quiet:
-      mngr.wait_until_finished()
+      saver.wait()  # The end of training, or a failure, waits for a save in flight.
     with quiet, faults("Closing the metrics", "metrics.jsonl"):
       writer.close()
   if eval_metrics is None:  # Nothing left to train: report the restored state.

@@ -5,7 +5,9 @@ Such a failure is not a bug, and a traceback from deep inside Orbax or TensorSto
 what to do. Orbax reports it in several shapes (an OSError, or a ValueError whose message holds
 TensorStore's status, such as RESOURCE_EXHAUSTED ... [os_error_code='28']), so it is recognised
 by the exception chain and the message. The worker threads of a failed save also report it, once
-each, as they wind down; those reports are dropped, the paragraph says it once.
+each, as they wind down; those reports are dropped, the paragraph says it once. A save that goes
+on in a background thread counts as under way until it is waited for (``background_write``):
+its failure is reported by the wait, as the save's.
 """
 
 import contextlib
@@ -101,6 +103,12 @@ def reported(what: str, path: str, last_good: Callable[[], int | None]) -> Itera
                       f"{resume}.") from e
   finally:
     _quiet["blocks"] -= 1
+
+
+def background_write(started: bool) -> None:
+  """Marks a write going on in a background thread as under way (``started``) or waited for."""
+  _install_filters()
+  _quiet["blocks"] += 1 if started else -1
 
 
 # While a write is under way, and once one has failed, the background threads' own reports of

@@ -40,6 +40,7 @@ SLOW = (
     "tests/test_train.py::test_one_and_eight_devices_take_the_same_step",
     "tests/test_train.py::test_checkpoint_round_trips_the_whole_state",
     "tests/test_train.py::test_second_step_does_not_recompile",
+    "tests/test_train.py::test_an_asynchronous_save_writes_the_state_it_was_given",
     "tests/test_evaluate.py::test_every_train_crop_trains",
     "tests/test_evaluate.py::test_dense_evaluation_of_a_small_vgg",
     "tests/test_data.py::test_real_fashion_mnist",

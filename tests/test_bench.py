@@ -1,10 +1,13 @@
-"""The benchmark harness on a tiny LeNet-5, against its PyTorch twin."""
+"""The benchmark harnesses on a tiny LeNet-5: throughput against its PyTorch twin, and the
+training stall of a checkpoint save."""
 
 import json
+import os
 
 import pytest
 
 from jaxcnn.tools import bench
+from jaxcnn.tools import bench_checkpoint
 
 
 def test_json_result_for_a_tiny_lenet(capsys):
@@ -36,3 +39,20 @@ def test_config_file_and_overrides():
   assert (config.model, config.width, config.dtype, config.conv_impl) == \
       ("lenet5_modern", 0.5, "bfloat16", "native")
   assert (config.batch_size, size, channels, classes) == (64, 28, 1, 10)
+
+
+def test_checkpoint_stall_of_a_tiny_lenet(capsys, tmp_path):
+  bench_checkpoint.main(["--config=configs/lenet5.py:tiny", "--batch", "8", "--steps", "2",
+                         "--warmup", "1", "--saves", "2", "--dir", str(tmp_path), "--json"])
+  rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+  assert [r["mode"] for r in rows] == ["async", "sync"]
+  for r in rows:
+    assert (r["case"], r["batch"], r["input"], r["saves"]) == ("configs/lenet5.py:tiny", 8,
+                                                                "28x28x1", 2)
+    assert r["state_mb"] > 0 and r["step_ms"] > 0 and r["save_call_ms"] > 0
+    assert r["saving_step_ms"] > r["save_call_ms"]
+    assert r["stall_ms"] == pytest.approx(r["saving_step_ms"] - r["step_ms"], abs=0.15)
+    assert r["committed_s"] * 1e3 >= r["save_call_ms"] - 0.6
+  assert rows[1]["steps_while_writing"] == 0  # A synchronous save is committed on return.
+  assert os.listdir(tmp_path) == []  # The checkpoints are removed.
+  assert "stall ms" in bench_checkpoint.table(rows)

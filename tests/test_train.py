@@ -1,3 +1,7 @@
+import asyncio
+import os
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,15 +85,43 @@ def test_checkpoint_round_trips_the_whole_state(config, tmp_path):
   assert checkpoint.restore_metadata(mngr, 3) == exp.metadata()
 
 
-def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path):
+def test_an_asynchronous_save_writes_the_state_it_was_given(config, tmp_path, monkeypatch):
+  from orbax.checkpoint._src.serialization import serialization
+  release, write = threading.Event(), serialization.async_serialize_from_host
+
+  async def held(*args, **kwargs):  # The arrays are written only once the steps below ran.
+    await asyncio.to_thread(release.wait)
+    return await write(*args, **kwargs)
+  monkeypatch.setattr(serialization, "async_serialize_from_host", held)
+  exp = train.Experiment(config)
+  state, batches = exp.init_state(), exp.train_batches()
+  state, _ = exp.train_step(state, sharding.to_global(batches[0], exp.mesh))
+  expected = jax.tree.map(np.array, state)  # Copies, not views of the buffers donated below.
+  mngr = checkpoint.manager(str(tmp_path), keep=2, async_save=True)
+  try:
+    checkpoint.save(mngr, 1, state, config, metadata=exp.metadata())
+    for k in range(1, 3):  # Each step is given the saved state to donate to its result.
+      state, _ = exp.train_step(state, sharding.to_global(batches[k], exp.mesh))
+    jax.block_until_ready(state)
+    assert mngr.all_steps() == [1] and not (tmp_path / "checkpoints" / "1").exists()
+  finally:
+    release.set()
+  restored = checkpoint.restore(mngr, 1, exp.abstract_state)
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(restored), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("async_save", [False, True])
+def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path, async_save):
   exp = train.Experiment(config)
   state = exp.init_state()
-  mngr = checkpoint.manager(str(tmp_path), keep=2)
+  mngr = checkpoint.manager(str(tmp_path), keep=2, async_save=async_save)
   top1 = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
   for step, acc in top1.items():
     checkpoint.save(mngr, step, state, config, {"eval/top1": acc}, metadata=exp.metadata())
   mngr.wait_until_finished()
   assert sorted(mngr.all_steps()) == [2, 4, 5]
+  assert sorted(int(d) for d in os.listdir(tmp_path / "checkpoints")) == [2, 4, 5]
 
 
 def test_eval_step_counts_exactly_with_padding():

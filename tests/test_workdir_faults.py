@@ -1,4 +1,5 @@
-"""One run per workdir, and a workdir that fails under a running job (full disk), end to end."""
+"""One run per workdir, a workdir that fails under a running job (full disk), and runs killed or
+stopped while an asynchronous save is being written, end to end."""
 
 import errno
 import fcntl
@@ -129,21 +130,29 @@ def mount_tmpfs(path, size_bytes) -> bool:
   return result.returncode == 0
 
 
-# Where no tmpfs can be mounted: TensorStore's own error for a full disk, raised where Orbax
-# writes the arrays of the checkpoint at FAIL_STEP (its temporary directory already made).
-ENOSPC_SHIM = textwrap.dedent(f"""
-    import json, runpy, sys
-    from orbax.checkpoint._src.serialization import serialization
-    real = serialization.async_serialize_from_host
-    async def full_disk(rslices, spec, **kwargs):
-      if "/{FAIL_STEP}.orbax-checkpoint-tmp" in json.dumps(spec, default=str):
-        raise ValueError("RESOURCE_EXHAUSTED: Error writing local file: Failed to write 4096 "
-                         "bytes to file 12: No space left on device [os_error_code='28']")
-      return await real(rslices, spec, **kwargs)
-    serialization.async_serialize_from_host = full_disk
-    sys.argv = ["jaxcnn.main"] + sys.argv[1:]
-    runpy.run_module("jaxcnn.main", run_name="__main__", alter_sys=True)
-""")
+def shim(step, action, *, once=False):
+  """A trainer command line whose Orbax writes of the arrays of the checkpoint at ``step`` (its
+  temporary directory already made) first run ``action``: the first write alone if ``once``."""
+  return [sys.executable, "-c", textwrap.dedent(f"""
+      import asyncio, json, runpy, sys
+      from orbax.checkpoint._src.serialization import serialization
+      real, done = serialization.async_serialize_from_host, []
+      async def shimmed(rslices, spec, **kwargs):
+        if "/{step}.orbax-checkpoint-tmp" in json.dumps(spec, default=str) and not (
+            {once} and done):
+          done.append(1)
+          {action}
+        return await real(rslices, spec, **kwargs)
+      serialization.async_serialize_from_host = shimmed
+      sys.argv = ["jaxcnn.main"] + sys.argv[1:]
+      runpy.run_module("jaxcnn.main", run_name="__main__", alter_sys=True)
+  """)]
+
+
+# Where no tmpfs can be mounted: TensorStore's own error for a full disk.
+ENOSPC_SHIM = shim(FAIL_STEP, 'raise ValueError("RESOURCE_EXHAUSTED: Error writing local file: '
+                   'Failed to write 4096 bytes to file 12: No space left on device '
+                   '[os_error_code=\'28\']")')
 
 
 def test_a_full_disk_stops_with_one_paragraph_and_the_next_run_resumes_bitwise(
@@ -159,7 +168,7 @@ def test_a_full_disk_stops_with_one_paragraph_and_the_next_run_resumes_bitwise(
     args = command(workdir, data_dir)
     if not mounted:
       os.makedirs(disk, exist_ok=True)
-      args = [sys.executable, "-c", ENOSPC_SHIM] + args[3:]
+      args = ENOSPC_SHIM + args[3:]
     result = run(args)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -183,6 +192,87 @@ def test_a_full_disk_stops_with_one_paragraph_and_the_next_run_resumes_bitwise(
   finally:
     if mounted:
       subprocess.run(["umount", disk], check=True)
+
+
+def logged_steps(workdir):
+  """The steps of metrics.jsonl's complete rows."""
+  try:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      return [json.loads(line)["step"] for line in f if line.endswith("\n")]
+  except FileNotFoundError:
+    return []
+
+
+def wait_until(proc, condition, timeout=300):
+  deadline = time.time() + timeout
+  while proc.poll() is None and time.time() < deadline and not condition():
+    time.sleep(0.005)
+  return condition()
+
+
+def test_a_sigkill_during_an_asynchronous_save_resumes_bitwise(reference, tmp_path, data_dir):
+  workdir = str(tmp_path / "run")
+  in_flight = os.path.join(workdir, "checkpoints", f"{FAIL_STEP}.orbax-checkpoint-tmp")
+  # The save at FAIL_STEP never ends; training goes on until the next save waits for it.
+  proc = subprocess.Popen(shim(FAIL_STEP, "await asyncio.sleep(3600)") +
+                          command(workdir, data_dir)[3:], cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    assert wait_until(proc, lambda: os.path.isdir(in_flight) and
+                      FAIL_STEP + EVERY in logged_steps(workdir)), "the save never started"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  # Killed with the save in flight: its temporary directory, and no step directory.
+  assert checkpoint_dirs(workdir) == [str(EVERY), f"{FAIL_STEP}.orbax-checkpoint-tmp"]
+  resumed = run(command(workdir, data_dir))
+  assert resumed.returncode == 0, resumed.stderr
+  assert f"Resuming from the checkpoint at step {EVERY}" in resumed.stdout
+  assert_same_final_params(workdir, reference)
+  assert train_rows(workdir) == train_rows(reference)
+
+
+def test_sigterm_during_an_asynchronous_save_waits_for_it(reference, tmp_path, data_dir):
+  workdir = str(tmp_path / "run")
+  ckpt = os.path.join(workdir, "checkpoints")
+  proc = subprocess.Popen(shim(FAIL_STEP, "await asyncio.sleep(2)", once=True) +
+                          command(workdir, data_dir)[3:], cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    assert wait_until(proc, lambda: os.path.isdir(os.path.join(
+        ckpt, f"{FAIL_STEP}.orbax-checkpoint-tmp"))), "the save never started"
+    proc.send_signal(signal.SIGTERM)
+    during = not os.path.isdir(os.path.join(ckpt, str(FAIL_STEP)))
+    out, err = proc.communicate(timeout=300)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  assert during, "the save had finished before the signal"
+  assert proc.returncode == 0, err
+  stopped = int(re.search(r"Received SIGTERM: saved the checkpoint at step (\d+)", out)[1])
+  assert stopped > FAIL_STEP
+  # Both saves are committed and whole: no temporary directory is left.
+  dirs = checkpoint_dirs(workdir)
+  assert all(d.isdigit() for d in dirs) and {str(FAIL_STEP), str(stopped)} <= set(dirs), dirs
+  saved = ocp.StandardCheckpointer().restore(os.path.join(ckpt, str(FAIL_STEP), "state"))
+  assert int(saved["step"]) == FAIL_STEP
+  resumed = run(command(workdir, data_dir))
+  assert resumed.returncode == 0, resumed.stderr
+  assert f"Resuming from the checkpoint at step {stopped}" in resumed.stdout
+  assert_same_final_params(workdir, reference)
+
+
+def test_synchronous_saves_train_the_same_bits(reference, tmp_path, data_dir):
+  with open(os.path.join(reference, "config.json")) as f:
+    assert json.load(f)["checkpoint_async"]  # The reference saved asynchronously.
+  workdir = str(tmp_path / "run")
+  result = run(command(workdir, data_dir, "--config.checkpoint_async=false"))
+  assert result.returncode == 0, result.stderr
+  assert checkpoint_dirs(workdir) == checkpoint_dirs(reference)
+  assert_same_final_params(workdir, reference)
+  assert train_rows(workdir) == train_rows(reference)
 
 
 def test_a_failed_metrics_write_stops_with_the_last_good_step(config, tmp_path, monkeypatch):
