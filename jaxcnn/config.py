@@ -26,6 +26,10 @@ def base_config() -> ConfigDict:
   # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.tools.convert import) whose weights
   # start a new run; a classifier head of another class count is re-initialised.
   c.init_from = config_dict.placeholder(str)
+  # The layers init_from copies (the others keep their fresh initialisation), comma-separated
+  # top-level names, "NAME=SOURCE" for a layer named otherwise there, or "vgg_a": VGG Sec.
+  # 3.1's start of B-E from a trained A (its first four convs and the three FC layers). "": all.
+  c.init_from_layers = ""
 
   c.dataset = "fashion_mnist"
   c.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default.
@@ -57,10 +61,20 @@ def base_config() -> ConfigDict:
   c.batch_size = 128  # Global batch, over all devices and processes.
   c.eval_batch_size = 1000
   # jaxcnn.evaluate: "center" (a data.image_size crop of the rescaled image), "ten_crop"
-  # (AlexNet: corners + centre and their mirrors) or "dense" (VGG Sec. 3.2: the whole image at
-  # each of eval_scales, fully convolutionally, with flips); softmax averaged over the views.
+  # (AlexNet: corners + centre and their mirrors), "dense" (VGG Sec. 3.2: the whole image at
+  # each of eval_scales, fully convolutionally, with flips) or "multi_crop" (GoogLeNet, below);
+  # softmax averaged over the views.
   c.eval_protocol = "center"
   c.eval_scales = ()  # Shorter sides Q of "dense"; () is (data.resize or data.image_size,).
+  # "multi_crop", GoogLeNet Sec. 6's 144 crops: the shorter side rescaled to each scale; per
+  # scale 3 squares along the longer side (left/centre/right or top/centre/bottom; 1: the
+  # centre); per square 6 crops (its four corners and centre at data.image_size, and the
+  # whole square resized to it; 5: no resized square; 1: the centre); and their mirrors.
+  c.multi_crop = ConfigDict()
+  c.multi_crop.scales = (256, 288, 320, 352)
+  c.multi_crop.squares = 3
+  c.multi_crop.crops = 6
+  c.multi_crop.mirrors = True
   c.num_epochs = 15.0
   c.num_train_steps = -1  # > 0 overrides num_epochs.
 
@@ -112,7 +126,8 @@ def load_file(spec: str, root: str | None = None) -> ConfigDict:
 
 # Fields that may change between the runs of one workdir without changing its results.
 RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
-                     "keep_checkpoints", "checkpoint_async", "init_from", "data.workers")
+                     "keep_checkpoints", "checkpoint_async", "init_from", "init_from_layers",
+                     "data.workers")
 
 
 def validate(c: ConfigDict) -> None:
@@ -180,12 +195,20 @@ def _validate_protocols(c: ConfigDict, need) -> None:
     need(len(jitter) == 2 and d.image_size <= jitter[0] <= jitter[1],
          f"data.scale_jitter={jitter} must be (S_min, S_max) with data.image_size="
          f"{d.image_size} <= S_min <= S_max")
-  protocols = ("center", "ten_crop", "dense")
+  protocols = ("center", "ten_crop", "dense", "multi_crop")
   need(c.eval_protocol in protocols,
        f"eval_protocol={c.eval_protocol!r} must be one of {', '.join(protocols)}")
-  if c.eval_protocol == "ten_crop":
-    need(d.image_size > 0, "eval_protocol='ten_crop' needs data.image_size > 0, the side of "
-         "the crops")
+  if c.eval_protocol in ("ten_crop", "multi_crop"):
+    need(d.image_size > 0, f"eval_protocol={c.eval_protocol!r} needs data.image_size > 0, the "
+         "side of the crops")
+  if c.eval_protocol == "multi_crop":
+    m = c.multi_crop
+    scales = tuple(m.scales)
+    need(scales and all(isinstance(s, int) and s >= d.image_size for s in scales),
+         f"multi_crop.scales={scales} must be image sides of at least data.image_size="
+         f"{d.image_size}")
+    need(m.squares in (1, 3), f"multi_crop.squares={m.squares} must be 1 or 3")
+    need(m.crops in (1, 5, 6), f"multi_crop.crops={m.crops} must be 1, 5 or 6")
   need(all(isinstance(q, int) and q > 0 for q in c.eval_scales),
        f"eval_scales={tuple(c.eval_scales)} must be positive ints (image sides)")
 

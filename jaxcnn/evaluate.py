@@ -14,9 +14,15 @@ views and score the average: the loss is the negative log of the averaged probab
             (inside the model), and the softmax averaged over scales and mirrors. Each scale is a
             separately compiled shape.
 
+  multi_crop GoogLeNet Sec. 6: the shorter side rescaled to each of multi_crop.scales; 3 squares
+            of that side along the longer one; from each its four corner and its centre
+            data.image_size crops and the square resized to that size; and their mirrors:
+            4 x 3 x 6 x 2 = 144 views. The squares travel to the device, which cuts the views.
+
 Images of varying size (a streamed dataset such as imagenet2012) cannot share a batch whole:
-there ten_crop and dense take the central square of each rescaled image (for ten_crop,
-AlexNet's own 256x256 images).
+ten_crop takes the central square of each rescaled image (AlexNet's own 256x256 images);
+dense evaluates each image whole at its own shape (``Protocol.per_image``: jaxcnn.inference
+groups images by shape, outside the sharded step).
 """
 
 import dataclasses
@@ -28,13 +34,14 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from jaxcnn import steps
+from jaxcnn.data import augment
 from jaxcnn.data import pipeline
 from jaxcnn.errors import UserError
 from jaxcnn.models import googlenet
 from jaxcnn.models import nin
 from jaxcnn.models import resnet
 
-PROTOCOLS = ("center", "ten_crop", "dense")
+PROTOCOLS = ("center", "ten_crop", "dense", "multi_crop")
 
 
 def metric_sums(log_probs: jax.Array, labels: jax.Array, mask: jax.Array) -> dict:
@@ -82,6 +89,74 @@ def ten_crop_probabilities(apply: Callable, images: jax.Array, size: int) -> jax
   return _mean_softmax(apply, lambda offset: crop_view(images, offset, size), offsets)
 
 
+def square_offsets(height: int, width: int, side: int, squares: int) -> list[tuple[int, int]]:
+  """(top, left) of the ``side`` x ``side`` squares of a height x width image: along its longer
+  side the first (left or top), the central and the last (right or bottom), or (squares=1)
+  the central one."""
+  along = max(height, width) - side
+  positions = [along // 2] if squares == 1 else [0, along // 2, along]
+  return [(0, p) if height <= width else (p, 0) for p in positions]
+
+
+def square_crops(side: int, size: int, crops: int) -> list[tuple[int, int, bool]]:
+  """(top, left, resized) of the views of one ``side`` square: the four corner crops and the
+  centre crop of ``size`` (crops=1: the centre only), then (crops=6) the square resized."""
+  far, mid = side - size, (side - size) // 2
+  views = [(mid, mid, False)] if crops == 1 else \
+      [(0, 0, False), (0, far, False), (far, 0, False), (far, far, False), (mid, mid, False)]
+  return views + [(0, 0, True)] * (crops == 6)
+
+
+def multi_crop_views(height: int, width: int, size: int, multi) -> list[tuple]:
+  """GoogLeNet's views of a height x width image (``multi``: config.multi_crop), in the order
+  they are averaged, as (scale, top, left, side, mirrored) boxes in the image rescaled to that
+  scale; a box of side ``size`` is a crop, a larger one a square resized to ``size``."""
+  out = []
+  for scale in multi.scales:
+    h, w = augment.shorter_side_shape(height, width, scale)
+    for y, x in square_offsets(h, w, scale, multi.squares):
+      for dy, dx, resized in square_crops(scale, size, multi.crops):
+        for mirrored in (False, True)[:1 + bool(multi.mirrors)]:
+          out.append((scale, y + dy, x + dx, scale if resized else size, mirrored))
+  return out
+
+
+def squares_of(images: np.ndarray, side: int, squares: int) -> np.ndarray:
+  """[N, squares, side, side, C]: ``square_offsets`` cut from images of one shape."""
+  offsets = square_offsets(images.shape[1], images.shape[2], side, squares)
+  return np.stack([images[:, y:y + side, x:x + side] for y, x in offsets], axis=1)
+
+
+def multi_crop_keys(side: int, size: int, multi) -> np.ndarray:
+  """[V, 5] (square, top, left, resized, mirrored) of each view of one scale's squares."""
+  return np.array([(i, y, x, resized, mirrored) for i in range(multi.squares)
+                   for y, x, resized in square_crops(side, size, multi.crops)
+                   for mirrored in (0, 1)[:1 + bool(multi.mirrors)]], np.int32)
+
+
+def multi_crop_probabilities(apply: Callable, images_per_scale, keys_per_scale,
+                             size: int) -> jax.Array:
+  """Mean softmax of ``apply`` over the views of every scale: ``images_per_scale`` holds, per
+  scale, (squares [N, S, side, side, C],) or (squares, the squares resized [N, S, size, size,
+  C]); ``keys_per_scale`` their ``multi_crop_keys``."""
+  total, count = 0.0, 0
+  for arrays, keys in zip(images_per_scale, keys_per_scale):
+    squares, resized = arrays[0], (arrays[1] if len(arrays) > 1 else None)
+    n, _, _, _, c = squares.shape
+
+    def view(key, squares=squares, resized=resized, n=n, c=c):
+      square = jax.lax.dynamic_index_in_dim(squares, key[0], axis=1, keepdims=False)
+      crop = jax.lax.dynamic_slice(square, (0, key[1], key[2], 0), (n, size, size, c))
+      if resized is not None:
+        whole = jax.lax.dynamic_index_in_dim(resized, key[0], axis=1, keepdims=False)
+        crop = jnp.where(key[3] == 1, whole, crop)
+      return jnp.where(key[4] == 1, crop[:, :, ::-1], crop)
+
+    total = total + _mean_softmax(apply, view, jnp.asarray(keys)) * len(keys)
+    count += len(keys)
+  return total / count
+
+
 def dense_probabilities(apply: Callable, images_per_scale) -> jax.Array:
   """Mean softmax of ``apply`` (images -> logits, any size) over scales and mirrors."""
   mirrors = jnp.arange(2)
@@ -123,11 +198,25 @@ def _log(probs):
 @dataclasses.dataclass(frozen=True)
 class Protocol:
   """A protocol's host preprocessing (batch -> batch), pure step ((state, batch) -> sums) and
-  class probabilities ((variables, preprocessed images) -> [N, classes]) for prediction."""
+  class probabilities ((variables, preprocessed images) -> [N, classes]) for prediction.
+  ``per_image``: preprocessed images keep shapes of their own and are evaluated grouped by
+  shape (jaxcnn.inference), not in the loop's batches."""
   name: str
   preprocess: Callable
   step: Callable
   probabilities: Callable
+  per_image: bool = False
+
+
+def variables_of(state) -> dict:
+  """A train state's variables, as model.apply takes them."""
+  return _variables(state)
+
+
+def rescales(config: ConfigDict) -> bool:
+  """Whether the evaluation rescales images (so takes them at any size): data.resize, or the
+  scales of dense and multi-crop evaluation."""
+  return bool(config.data.resize) or config.eval_protocol in ("dense", "multi_crop")
 
 
 def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> Protocol:
@@ -175,8 +264,8 @@ def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> P
       raise UserError(f"eval_scales={scales} has scales below data.image_size="
                       f"{data.image_size}: the fully-convolutional network needs whole images "
                       "of at least its training crop.")
-    per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=q,
-                                          square=varying_size) for q in scales]
+    per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=q)
+                 for q in scales]
 
     def preprocess(batch):
       views = [p(batch) for p in per_scale]
@@ -190,7 +279,48 @@ def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> P
       probs = dense_probabilities_of(_variables(state), batch["image"])
       return metric_sums(_log(probs), batch["label"], batch["mask"])
 
-    return Protocol("dense", preprocess, dense_step, dense_probabilities_of)
+    return Protocol("dense", preprocess, dense_step, dense_probabilities_of,
+                    per_image=varying_size)
+
+  if config.eval_protocol == "multi_crop":
+    return _multi_crop(config, model)
 
   raise UserError(f"eval_protocol={config.eval_protocol!r} must be one of "
                   f"{', '.join(PROTOCOLS)}.")
+
+
+def _multi_crop(config: ConfigDict, model) -> Protocol:
+  data, multi, size = config.data, config.multi_crop, config.data.image_size
+  scales = tuple(multi.scales)
+  if not size or not scales or min(scales) < size or multi.squares not in (1, 3) or \
+      multi.crops not in (1, 5, 6):
+    raise UserError(f"eval_protocol='multi_crop' needs data.image_size > 0 (the crops' side, "
+                    f"{size}), multi_crop.scales of at least that ({scales}), "
+                    f"multi_crop.squares 1 or 3 ({multi.squares}) and multi_crop.crops 1, 5 or 6 "
+                    f"({multi.crops}).")
+  per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=s) for s in scales]
+  keys = [multi_crop_keys(s, size, multi) for s in scales]
+  squares_per_scale, resized = multi.squares, multi.crops == 6
+
+  def preprocess(batch):
+    images = []
+    for side, prep in zip(scales, per_scale):
+      squares = squares_of(prep(batch)["image"], side, squares_per_scale)
+      images.append(squares)
+      if resized:
+        n, k = squares.shape[:2]
+        flat = squares.reshape((n * k,) + squares.shape[2:])
+        images.append(augment.resize(flat, size, size).reshape((n, k, size, size, -1)))
+    return {"image": tuple(images), "label": batch["label"].astype(np.int32)}
+
+  def probabilities(variables, images):
+    step = 2 if resized else 1
+    per_scale_images = [images[i:i + step] for i in range(0, len(images), step)]
+    return multi_crop_probabilities(lambda x: model.apply(variables, x, train=False),
+                                    per_scale_images, keys, size)
+
+  def multi_crop_step(state, batch):
+    probs = probabilities(_variables(state), batch["image"])
+    return metric_sums(_log(probs), batch["label"], batch["mask"])
+
+  return Protocol("multi_crop", preprocess, multi_crop_step, probabilities)

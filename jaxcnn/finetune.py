@@ -7,7 +7,9 @@ shapes legitimately differ:
   - a first-layer kernel trained on RGB is summed over its input channels for grayscale
     input, which gives the response it had to the same image in gray (R = G = B).
 Any other difference means another architecture, and is an error. The optimizer state,
-step and rng are those of a new run.
+step and rng are those of a new run. ``config.init_from_layers`` copies only the layers it
+names, from layers of the same or (``NAME=SOURCE``) another name, and leaves the others as
+freshly initialised: VGG's deeper nets started from a trained A (``"vgg_a"``).
 """
 
 import flax
@@ -40,6 +42,9 @@ def initialize(state: TrainState, config, input_shape: tuple, source: str,
   head = loading.changing_leaves(config, size, classes=True)
   first = loading.changing_leaves(config, size, classes=False)
   where = f"{source} (step {run.step}, {run.config.model})"
+  mapping, kept = layer_mapping(config.get("init_from_layers")), set()
+  if mapping is not None:
+    src, kept = select_layers(src, fresh, mapping, where)
 
   out, reinitialised, summed, problems = {}, [], [], []
   for k, value in fresh.items():
@@ -71,8 +76,11 @@ def initialize(state: TrainState, config, input_shape: tuple, source: str,
   state = state.replace(
       params=jax.device_put(variables["params"], state_sharding.params),
       batch_stats=jax.device_put(variables.get("batch_stats", {}), state_sharding.batch_stats))
-  copied = len(out) - len(reinitialised)
+  copied = len(out) - len(reinitialised) - len(kept)
   report = f"Initialised from {where}: copied {copied} of {len(out)} arrays"
+  if kept:
+    report += (f" (config.init_from_layers; {len(kept)} arrays of {_layers(kept)} keep their "
+               "fresh initialisation)")
   if reinitialised:
     shapes = ", ".join(f"{k.split('/', 1)[1]} {src[k].shape} -> {fresh[k].shape}"
                        for k in reinitialised)
@@ -80,3 +88,46 @@ def initialize(state: TrainState, config, input_shape: tuple, source: str,
   if summed:
     report += f"; summed {_layers(summed)} over its RGB input channels for grayscale input"
   return state, report + "."
+
+
+# config.init_from_layers presets. VGG Sec. 3.1: B-E started from a trained A's first four
+# convolutional layers and its three fully-connected layers (same names and shapes in all of
+# A-E), their other layers random.
+LAYER_PRESETS = {"vgg_a": "conv1_1,conv2_1,conv3_1,conv3_2,fc6,fc7,fc8"}
+
+
+def layer_mapping(spec: str | None) -> dict[str, str] | None:
+  """config.init_from_layers as {layer here: layer in the source}, or None (all layers)."""
+  spec = LAYER_PRESETS.get((spec or "").strip(), spec or "")
+  if not spec.strip():
+    return None
+  mapping = {}
+  for entry in spec.split(","):
+    name, _, there = (part.strip() for part in entry.partition("="))
+    if not name or "/" in name or "/" in there:
+      raise UserError(f"config.init_from_layers={spec!r}: each entry is a top-level layer name "
+                      "or NAME=SOURCE_NAME, separated by commas (or a preset: "
+                      f"{', '.join(LAYER_PRESETS)}).")
+    mapping[name] = there or name
+  return mapping
+
+
+def select_layers(src: dict, fresh: dict, mapping: dict[str, str], where: str):
+  """(source arrays under this network's paths for the mapped layers, and this network's own
+  fresh arrays for every other layer; the paths kept fresh)."""
+  layer = lambda path: path.split("/")[1]
+  here, there = {layer(k) for k in fresh}, {layer(k) for k in src}
+  for missing, layers, whose in ((set(mapping) - here, here, "this network"),
+                                 (set(mapping.values()) - there, there, where)):
+    if missing:
+      raise UserError(f"config.init_from_layers names {', '.join(sorted(missing))}, not a layer "
+                      f"of {whose}: its layers are {', '.join(sorted(layers))}.")
+  out, kept = {}, set()
+  for k, value in fresh.items():
+    collection, name, rest = k.split("/", 2)
+    if name not in mapping:
+      out[k] = value
+      kept.add(k)
+    elif f"{collection}/{mapping[name]}/{rest}" in src:
+      out[k] = src[f"{collection}/{mapping[name]}/{rest}"]
+  return out, kept

@@ -37,6 +37,7 @@ class Run:
   image_shape: tuple  # (H, W, C) uint8 images the evaluation preprocessing takes: the
   # dataset's, or for datasets of varying image sizes squares of data.resize (or the input).
   class_names: tuple[str, ...]
+  varying_size: bool = False  # The dataset's images vary in size (or its info is unknown).
 
 
 def load(workdir_or_checkpoint: str, step: int | None = None):
@@ -227,4 +228,4 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   return Run(model=models.from_config(config, num_classes, input_shape), variables=variables,
              config=config, workdir=workdir, step=step, num_classes=num_classes,
              input_shape=tuple(input_shape), image_shape=tuple(image_shape),
-             class_names=tuple(names))
+             class_names=tuple(names), varying_size=native is None)

@@ -18,6 +18,7 @@ from jaxcnn import config as config_lib
 from jaxcnn import evaluate as eval_protocols
 from jaxcnn import fileio
 from jaxcnn import finetune
+from jaxcnn import inference
 from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
 from jaxcnn import optim
@@ -169,6 +170,8 @@ class Experiment:
 
   def evaluate(self, state: TrainState) -> dict[str, float]:
     """Loss, top-1 and top-5 over every example of the eval split, by config.eval_protocol."""
+    if self.eval_protocol.per_image:  # Each image at its own shape: jaxcnn.inference.
+      return inference.evaluate_per_image(self, state)
     totals = None
     for batch in pipeline.eval_batches(
         self.eval_source, self.config.eval_batch_size, process_index=self.process_index,

@@ -48,7 +48,10 @@ SLOW = (
     "tests/test_main.py", "tests/test_distributed.py", "tests/test_reliability.py",
     "tests/test_workdir_faults.py", "tests/test_mixed_precision.py", "tests/test_export.py",
     "tests/test_predict.py", "tests/test_loading.py", "tests/test_convert.py",
-    "tests/test_bench.py",
+    "tests/test_bench.py", "tests/test_ensemble.py",
+    "tests/test_stream.py::test_dense_evaluation_takes_each_image_whole",
+    "tests/test_stream.py::test_a_converted_checkpoint_evaluates_from_the_command_line",
+    "tests/test_multi_crop.py::test_multi_crop_evaluation_of_a_small_vgg",
 )
 
 

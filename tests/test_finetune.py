@@ -1,6 +1,7 @@
 """config.init_from: a new run starting from another run's or an imported checkpoint."""
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from jaxcnn import finetune
 from jaxcnn import loading
 from jaxcnn import train
 from jaxcnn.errors import UserError
-from tests.tolerance import assert_close
+from tests.tolerance import assert_close, differ
 
 
 def _import(config, workdir, num_classes, channels, params=None):
@@ -82,3 +83,56 @@ def test_another_architecture_or_a_missing_source_is_an_error(config, tmp_path):
   with pytest.raises(UserError, match=r"config.init_from=.*nowhere: No such directory"):
     finetune.initialize(exp.init_state(), config, exp.input_shape, str(tmp_path / "nowhere"),
                         exp.state_sharding)
+
+
+def _vgg(config, model):
+  """A narrow VGG of Table 1 on the synthetic images padded to 32x32 (a 1x1 map after the
+  five pools)."""
+  c = config.copy_and_resolve_references()
+  c.model, c.width = model, 0.125
+  c.model_kwargs = ml_collections.ConfigDict({"hidden": 16})
+  c.data.image_size = 32
+  return c
+
+
+def test_vgg_b_starts_from_a_trained_a_as_the_paper_did(config, tmp_path):
+  a = _vgg(config, "vgg_a")
+  a.seed = 1  # Flax draws a layer's initial values from the seed and its name: B's differ.
+  exp_a = train.Experiment(a, train=False, num_classes=10, input_shape=(32, 32, 1),
+                           devices=jax.devices()[:1])
+  mngr = checkpoint.manager(str(tmp_path / "a"), keep=1)
+  checkpoint.save(mngr, 0, exp_a.init_state(), a, metadata=exp_a.metadata())
+  mngr.wait_until_finished()
+  source = loading.load_run(str(tmp_path / "a")).variables["params"]
+
+  b = _vgg(config, "vgg_b")
+  exp = train.Experiment(b, train=False)
+  fresh = exp.init_state()
+  # Without a layer mapping, B does not fit A (it has conv1_2 and conv2_2, A has not).
+  with pytest.raises(UserError, match=r"params/conv1_2/bias \(8,\) is not in it"):
+    finetune.initialize(fresh, b, exp.input_shape, str(tmp_path / "a"), exp.state_sharding)
+
+  b.init_from_layers = "vgg_a"
+  state, report = finetune.initialize(fresh, b, exp.input_shape, str(tmp_path / "a"),
+                                      exp.state_sharding)
+  # Sec. 3.1: the first four convs and the three FC layers are A's; the others are B's own.
+  for name in ("conv1_1", "conv2_1", "conv3_1", "conv3_2", "fc6", "fc7", "fc8"):
+    jax.tree.map(np.testing.assert_array_equal, state.params[name], source[name])
+    assert differ(state.params[name]["kernel"], fresh.params[name]["kernel"])
+  for name in ("conv1_2", "conv2_2", "conv4_1", "conv4_2", "conv5_1", "conv5_2"):
+    jax.tree.map(np.testing.assert_array_equal, state.params[name], fresh.params[name])
+  # conv4_1 has the same shape in both nets: it was left fresh, not copied.
+  assert differ(state.params["conv4_1"]["kernel"], source["conv4_1"]["kernel"])
+  assert "copied 14 of 26 arrays (config.init_from_layers; 12 arrays of conv1_2, conv2_2, " \
+         "conv4_1, conv4_2, conv5_1, conv5_2 keep their fresh initialisation)." in report
+
+  # A layer from another name: B's conv5_1 (512 -> 512 maps at full width) from A's conv4_2.
+  b.init_from_layers = "conv5_1=conv4_2"
+  state, report = finetune.initialize(fresh, b, exp.input_shape, str(tmp_path / "a"),
+                                      exp.state_sharding)
+  jax.tree.map(np.testing.assert_array_equal, state.params["conv5_1"], source["conv4_2"])
+  jax.tree.map(np.testing.assert_array_equal, state.params["fc6"], fresh.params["fc6"])
+  for spec, where in (("conv9_9", "this network"), ("conv1_2=conv9_9", str(tmp_path / "a"))):
+    b.init_from_layers = spec
+    with pytest.raises(UserError, match=f"names conv9_9, not a layer of {where}.*conv1_1"):
+      finetune.initialize(fresh, b, exp.input_shape, str(tmp_path / "a"), exp.state_sharding)

@@ -8,11 +8,17 @@ from PIL import Image
 import pytest
 
 from jaxcnn import checkpoint
+from jaxcnn import evaluate
+from jaxcnn import inference
+from jaxcnn import loading
 from jaxcnn.tools import predict
 from jaxcnn import train
 from jaxcnn.data import builders
+from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
+from tests import test_stream
+from tests.tolerance import assert_close
 
 
 def test_predictions_on_test_images_match_the_evaluation(trained_run, data_dir, tmp_path,
@@ -93,3 +99,64 @@ def test_unreadable_images_and_bad_arguments(trained_run, tmp_path, capsys):
     predict.main(["--workdir", workdir])  # No image.
   assert exit_.value.code == 2
   assert "the following arguments are required: IMAGE" in capsys.readouterr().err
+
+
+def test_a_wider_image_is_cut_to_the_dataset_shape_not_squashed(trained_run, data_dir, tmp_path):
+  run = loading.load_run(trained_run[0])
+  test = sources.load("fashion_mnist", ("test",), data_dir).splits["test"]
+  # A test image with white bands left and right: 28x40, its shorter side the dataset's.
+  wide = np.pad(test.images[0][:, :, 0], ((0, 0), (6, 6)), constant_values=255)
+  Image.fromarray(wide).save(tmp_path / "wide.png")
+  np.testing.assert_array_equal(predict.read_image(tmp_path / "wide.png", run.image_shape),
+                                test.images[0])
+  got = predict.predict_files(run, [str(tmp_path / "wide.png")], k=10)[0]["predictions"]
+  want = predict.classifier(run)(test.images[:1])[0]
+  assert_close([p["probability"] for p in sorted(got, key=lambda p: p["label"])], want)
+
+
+@pytest.fixture(scope="module")
+def stream_run(tmp_path_factory):
+  """(workdir, data_dir) of a step-0 checkpoint of test_stream's two-block VGG on
+  RandomImages/tiny (PNG images of sides 20-60), He-initialised: logits far from uniform."""
+  d = str(tmp_path_factory.mktemp("stream"))
+  sources.get_builder(test_stream.DATASET, d)
+  config = test_stream.stream_config(d)
+  config.model_kwargs.weight_init = "he"
+  exp = train.Experiment(config, train=False)
+  workdir = str(tmp_path_factory.mktemp("stream_run"))
+  mngr = checkpoint.manager(workdir, keep=1)
+  checkpoint.save(mngr, 0, exp.init_state(), config, metadata=exp.metadata())
+  mngr.wait_until_finished()
+  return workdir, d
+
+
+@pytest.mark.parametrize("protocol", ["center", "ten_crop", "dense", "multi_crop"])
+def test_non_square_images_are_predicted_as_the_evaluation_scores_them(stream_run, tmp_path,
+                                                                       protocol):
+  workdir, d = stream_run
+  run = loading.load_run(workdir)
+  run.config.eval_protocol = protocol
+  run.config.eval_scales = (24, 32)
+  run.config.multi_crop.scales = (24, 28)
+  source = sources.load(test_stream.DATASET, ("validation",), d).splits["validation"]
+  paths, labels = [], []
+  for i, (image, label) in enumerate(source.read(np.arange(len(source)))):
+    paths.append(str(tmp_path / f"{i}.png"))
+    Image.fromarray(image).save(paths[-1])
+    labels.append(label)
+  assert any(Image.open(p).size[0] != Image.open(p).size[1] for p in paths)
+  predictions = predict.predict_files(run, paths, k=10)
+  got = np.array([[p["probability"] for p in sorted(r["predictions"], key=lambda p: p["label"])]
+                  for r in predictions])
+  # The evaluation's own view of the split: its batches (each image whole, for dense).
+  scored = evaluate.make_protocol(run.config, run.model, varying_size=True)
+  if scored.per_image:
+    want, _ = inference.split_probabilities(scored, run.variables, source, 12)
+  else:
+    batch = next(pipeline.eval_batches(source, 12, preprocess=scored.preprocess))
+    want = scored.probabilities(run.variables, batch["image"])
+  assert_close(got, want, rtol=1e-5)
+  # And the command line's evaluation of the checkpoint.
+  metrics = train.evaluate(run.config, workdir)
+  assert metrics["eval/count"] == 12
+  assert_close(metrics["eval/loss"], np.mean(-np.log(got[np.arange(12), labels])), rtol=1e-5)

@@ -2,16 +2,24 @@
 on RandomImages/tiny (40 train / 12 validation PNG images, sides 20-60)."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
 
 from jaxcnn.tools import bench_input
+from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
+from jaxcnn import evaluate
 from jaxcnn import loading
 from jaxcnn.tools import plots
 from jaxcnn import train
+from jaxcnn.data import augment
 from jaxcnn.data import builders
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
@@ -19,6 +27,7 @@ from jaxcnn.errors import UserError
 from tests.tolerance import assert_close, differ
 
 DATASET = "random_images/tiny"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = builders.RandomImages.BUILDER_CONFIGS[0]
 
 
@@ -166,18 +175,72 @@ def test_train_and_evaluate_on_a_streamed_dataset_with_every_eval_protocol(strea
   # The same count of 12 (any two counts differ by 1/12).
   assert matrix.sum() == 12 and np.trace(matrix) / 12 == pytest.approx(result["eval/top1"],
                                                                         abs=1e-6)
-  for protocol, scales in (("ten_crop", ()), ("dense", (24, 32))):
-    config.eval_protocol, config.eval_scales = protocol, scales
-    exp = train.Experiment(config, train=False)
-    assert exp.input_shape == (24, 24, 3)
-    batch = next(pipeline.eval_batches(exp.eval_source, 8, preprocess=exp.eval_protocol.preprocess,
-                                       workers=2))
-    # 10-crop views come from the central 32x32 square; dense takes it at each scale.
-    shapes = ([(8, 32, 32, 3)] if protocol == "ten_crop" else [(8, 24, 24, 3), (8, 32, 32, 3)])
-    images = batch["image"] if protocol == "dense" else (batch["image"],)
-    assert [im.shape for im in images] == shapes
-    out = exp.evaluate(exp.init_state())
-    assert out["eval/count"] == 12 and np.isfinite(out["eval/loss"]), protocol
+  config.eval_protocol = "ten_crop"
+  exp = train.Experiment(config, train=False)
+  assert exp.input_shape == (24, 24, 3)
+  batch = next(pipeline.eval_batches(exp.eval_source, 8, preprocess=exp.eval_protocol.preprocess,
+                                     workers=2))
+  # 10-crop views come from the central 32x32 square of each rescaled image.
+  assert batch["image"].shape == (8, 32, 32, 3)
+  out = exp.evaluate(exp.init_state())
+  assert out["eval/count"] == 12 and np.isfinite(out["eval/loss"])
+
+
+def test_dense_evaluation_takes_each_image_whole_at_its_own_shape(stream_dir):
+  config = stream_config(stream_dir)
+  config.model_kwargs.weight_init = "he"  # Logits far from uniform.
+  config.eval_protocol, config.eval_scales = "dense", (24, 32)
+  exp = train.Experiment(config, train=False)
+  assert exp.eval_protocol.per_image
+  state = exp.init_state()
+  result = exp.evaluate(state)
+  assert result["eval/count"] == 12
+  # By hand: each image rescaled (its aspect ratio kept) to each scale, the fully
+  # convolutional network on it and on its mirror, softmax averaged.
+  dense = evaluate.dense_model(exp.model)
+  variables = jax.device_get(evaluate.variables_of(state))
+  apply = lambda x: dense.apply(variables, x, train=False)
+  data = config.data
+  losses, hits, shapes = [], 0, set()
+  for image, label in exp.eval_source.read(np.arange(12)):
+    x = image[None].astype(np.float32) / 255
+    views = [(augment.resize_shorter(x, q) - np.asarray(data.mean)) / np.asarray(data.std)
+             for q in (24, 32)]
+    shapes.add(views[0].shape)
+    probs = np.asarray(evaluate.dense_probabilities(apply, views))[0]
+    losses.append(-np.log(probs[label]))
+    hits += int(np.argmax(probs) == label)
+  assert any(h != w for _, h, w, _ in shapes) and len(shapes) > 4  # Not squares, not one size.
+  assert_close(result["eval/loss"], np.mean(losses), rtol=1e-5)
+  assert abs(result["eval/top1"] * 12 - hits) <= 1  # A near tie may fall either way.
+
+
+def test_a_converted_checkpoint_evaluates_from_the_command_line_on_random_images(tmp_path):
+  # Fresh processes, in which nothing has registered the local TFDS builders before the name
+  # is looked up: preparing the dataset, then evaluating a checkpoint on it.
+  run = lambda *args: subprocess.run([sys.executable, "-m", *args], check=False, cwd=REPO,
+                                     capture_output=True, text=True, timeout=600)
+  data_dir = str(tmp_path / "tfds")
+  prepared = run("jaxcnn.data.prepare", f"--dataset={DATASET}", f"--data_dir={data_dir}")
+  assert prepared.returncode == 0, prepared.stderr
+  assert f"{DATASET} is ready in" in prepared.stdout
+  # A step-0 checkpoint as jaxcnn.tools.convert writes one, of an RGB LeNet-5 on 28x28 crops.
+  overrides = {"dataset": DATASET, "data_dir": data_dir, "eval_split": "validation",
+               "eval_batch_size": 16, "data.resize": 32, "data.image_size": 28}
+  config = config_lib.load_file("configs/lenet5.py:tiny", root=REPO)
+  for field, value in overrides.items():
+    section, _, name = field.rpartition(".")
+    (config[section] if section else config)[name] = value
+  exp = train.Experiment(config, train=False, num_classes=10, input_shape=(28, 28, 3),
+                         devices=jax.devices()[:1])
+  mngr = checkpoint.manager(str(tmp_path / "run"), keep=1)
+  checkpoint.save(mngr, 0, exp.init_state(), config, metadata=exp.metadata())
+  mngr.wait_until_finished()
+  evaluated = run("jaxcnn.main", "--config=configs/lenet5.py:tiny", f"--workdir={tmp_path / 'run'}",
+                  "--mode=eval", *[f"--config.{k}={v}" for k, v in overrides.items()])
+  assert evaluated.returncode == 0, evaluated.stderr
+  assert re.search(r"Checkpoint at step 0: top-1 [0-9.]+, .* on 12 validation images",
+                   evaluated.stdout), evaluated.stdout
 
 
 def test_bench_input_reports_the_streaming_rates(stream_dir, capsys):

@@ -80,8 +80,9 @@ class ExampleReader:
     self._pool = concurrent.futures.ThreadPoolExecutor(self.workers,
                                                        thread_name_prefix="decode")
 
-  def __call__(self, indices, fn: Callable[[Batch, int], Batch]) -> Batch:
-    """``fn(batch of one, position in indices)`` of each example, stacked."""
+  def __call__(self, indices, fn: Callable[[Batch, int], Batch], *, stack: bool = True):
+    """``fn(batch of one, position in indices)`` of each example, stacked (or, with
+    stack=False, as a list: images that keep shapes of their own)."""
     indices = np.asarray(indices)
     runs = [r for r in np.array_split(np.arange(len(indices)), self.workers) if len(r)]
 
@@ -89,7 +90,8 @@ class ExampleReader:
       return [fn({"image": image[None], "label": np.array([label], np.int32)}, int(p))
               for p, (image, label) in zip(positions, self.source.read(indices[positions]))]
 
-    return _stack([e for part in self._pool.map(work, runs) for e in part])
+    examples = [e for part in self._pool.map(work, runs) for e in part]
+    return _stack(examples) if stack else examples
 
   def close(self) -> None:
     self._pool.shutdown(wait=False, cancel_futures=True)

@@ -73,10 +73,18 @@ class Dataset:
   splits: dict[str, Source]
 
 
+def _tfds():
+  """TFDS, with this project's local builders (builders.py: fashion_mnist_idx, random_images)
+  registered, whatever was imported before: every dataset name is resolved through it."""
+  import tensorflow_datasets as tfds
+  from jaxcnn.data import builders  # noqa: F401  Defining the builders registers them.
+  return tfds
+
+
 def _fashion_mnist_builder(data_dir):
   # TFDS's own fashion_mnist, when someone with network access prepared it. (The
   # directory test avoids TFDS's warning about probing a folder that is absent.)
-  import tensorflow_datasets as tfds
+  tfds = _tfds()
   from jaxcnn.data import builders
   if os.path.isdir(os.path.join(data_dir or tfds.core.constants.DATA_DIR, "fashion_mnist")):
     official = tfds.builder("fashion_mnist", data_dir=data_dir)
@@ -110,7 +118,7 @@ class Metadata:
 
 def metadata(name: str, data_dir: str | None = None) -> Metadata:
   """A dataset's classes and image shape from its TFDS info, without reading or preparing it."""
-  import tensorflow_datasets as tfds
+  tfds = _tfds()
   from jaxcnn.data import builders
   if data_dir:
     data_dir = os.path.expanduser(data_dir)
@@ -131,7 +139,7 @@ def metadata(name: str, data_dir: str | None = None) -> Metadata:
 
 def get_builder(name: str, data_dir: str | None = None):
   """Returns a prepared TFDS builder, preparing it when TFDS can."""
-  import tensorflow_datasets as tfds
+  tfds = _tfds()
   if name == "fashion_mnist":
     return _fashion_mnist_builder(data_dir)
   try:
@@ -165,7 +173,7 @@ def get_builder(name: str, data_dir: str | None = None):
 def cache_path(name: str, split: str, data_dir: str | None, what: str) -> str:
   """Where statistics derived from a split (``what``, e.g. "colour_pca.npz") are kept: beside
   the TFDS data, under jaxcnn_cache/."""
-  import tensorflow_datasets as tfds
+  tfds = _tfds()
   root = os.path.expanduser(data_dir) if data_dir else tfds.core.constants.DATA_DIR
   key = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{name}-{split}")
   return os.path.join(root, "jaxcnn_cache", f"{key}-{what}")

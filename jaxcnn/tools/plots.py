@@ -22,11 +22,10 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from jaxcnn import evaluate
+from jaxcnn import inference
 from jaxcnn import loading
-from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
-from jaxcnn.models import ops
 
 def read_metrics(workdir: str) -> list[dict]:
   """The rows of WORKDIR/metrics.jsonl (a line cut short by a kill is skipped)."""
@@ -133,15 +132,13 @@ def confusion_matrix(run: loading.Run, data_dir: str | None = None,
   if not varying and split.image_shape != tuple(run.image_shape):
     raise UserError(f"{config.dataset} images are {split.image_shape}; the network "
                     f"takes {tuple(run.image_shape)}.")
-  # The evaluation protocol over the split's batches (read per batch when it is streamed).
+  # The evaluation protocol over the split (read per batch when it is streamed).
   protocol = evaluate.make_protocol(config, run.model, varying_size=varying)
-  forward = ops.jit(protocol.probabilities, impl=config.conv_impl)
+  probs, labels = inference.split_probabilities(protocol, run.variables, split, batch_size,
+                                                workers=config.data.workers,
+                                                impl=config.conv_impl)
   matrix = np.zeros((run.num_classes, run.num_classes), np.int64)
-  for batch in pipeline.eval_batches(split, batch_size, preprocess=protocol.preprocess,
-                                     workers=config.data.workers):
-    predicted = np.asarray(forward(run.variables, batch["image"])).argmax(-1)
-    real = batch["mask"] > 0
-    np.add.at(matrix, (batch["label"][real], predicted[real]), 1)
+  np.add.at(matrix, (labels, probs.argmax(-1)), 1)
   return matrix
 
 

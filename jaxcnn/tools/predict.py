@@ -4,9 +4,11 @@
   python -m jaxcnn.tools.predict --workdir=runs/lenet5/checkpoints/7020 --json images/*.png
 
 Each image (PNG, JPEG or anything else PIL reads; any size and channel count) is converted
-to the channels the network takes, resized to the size of the dataset's images and then
-preprocessed and classified exactly as the run's evaluation protocol (config.eval_protocol)
-treats the test set. Classes are named as the checkpoint's metadata records (for checkpoints
+to the channels the network takes and then preprocessed and classified exactly as the run's
+evaluation protocol (config.eval_protocol) treats the test set: an evaluation that rescales
+(data.resize, dense or multi-crop scales) takes the image at its own size; otherwise the image
+is first made one of the dataset's, its shorter side rescaled to theirs and the centre cut,
+never squashed. Classes are named as the checkpoint's metadata records (for checkpoints
 written before they carried it, after the dataset's classes; else "class N"). ``--json``
 prints one JSON object per image and line.
 """
@@ -21,16 +23,19 @@ from PIL import Image
 from PIL import ImageOps
 
 from jaxcnn import evaluate
+from jaxcnn import inference
 from jaxcnn import loading
+from jaxcnn.data import augment
 from jaxcnn.errors import UserError
-from jaxcnn.models import ops
 
 # 16-bit and float images: PIL's convert() would clip them to 8 bits rather than scale.
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 def read_image(path: str, shape: tuple) -> np.ndarray:
-  """An image file as the uint8 (H, W, C) array that the evaluation preprocessing takes."""
+  """An image file as a uint8 (H, W, C) array with the channels of ``shape``; where ``shape``
+  gives H and W, rescaled (aspect ratio kept) to cover them and cut to them at the centre, as
+  the evaluation's rescaling and centre crop do; else at its own size."""
   height, width, channels = shape
   if channels not in (1, 3):
     raise UserError(f"The network takes {channels}-channel images; only 1 (grayscale) and "
@@ -46,38 +51,57 @@ def read_image(path: str, shape: tuple) -> np.ndarray:
     values = np.asarray(image, np.float64)
     scale = 257.0 if values.max() > 255 else 1.0
     image = Image.fromarray(np.clip(np.round(values / scale), 0, 255).astype(np.uint8))
-  image = image.convert("L" if channels == 1 else "RGB")
-  if image.size != (width, height):
-    image = image.resize((width, height), Image.Resampling.BILINEAR)
-  array = np.asarray(image, np.uint8)
-  return array[:, :, None] if channels == 1 else array
+  array = np.asarray(image.convert("L" if channels == 1 else "RGB"), np.uint8)
+  array = array[:, :, None] if channels == 1 else array
+  if height is None or array.shape[:2] == (height, width):
+    return array
+  h, w = array.shape[:2]
+  scale = max(height / h, width / w)
+  covering = augment.resize(array[None].astype(np.float32), max(height, round(h * scale)),
+                            max(width, round(w * scale)))[0]
+  top, left = (covering.shape[0] - height) // 2, (covering.shape[1] - width) // 2
+  cut = covering[top:top + height, left:left + width]
+  return np.clip(np.round(cut), 0, 255).astype(np.uint8)
+
+
+def _protocol(run: loading.Run) -> evaluate.Protocol:
+  return evaluate.make_protocol(run.config, run.model, varying_size=run.varying_size)
+
+
+def probabilities(run: loading.Run, images, batch_size: int = 256) -> np.ndarray:
+  """Class probabilities (N, classes) of uint8 images (H, W, C) of any sizes (an iterable:
+  each is preprocessed, as the run's evaluation protocol does, when it comes, and only the
+  result kept); images whose preprocessed shapes agree share forward passes."""
+  protocol = _protocol(run)
+  grouped = inference.Grouped(protocol, run.variables, batch_size, impl=run.config.conv_impl)
+  n = 0
+  for n, image in enumerate(images, 1):
+    grouped.add([n - 1], protocol.preprocess({"image": np.asarray(image)[None],
+                                              "label": np.zeros(1, np.int32)}))
+  probs, _ = grouped.result()
+  return probs if n else np.zeros((0, run.num_classes), np.float32)
 
 
 def classifier(run: loading.Run, batch_size: int = 256):
   """A function from uint8 images (N, H, W, C), as ``run.image_shape``, to class
-  probabilities (N, classes) by the run's evaluation protocol (centre crop, 10 crops or dense
-  multi-scale): its host preprocessing, then one jitted forward pass per ``batch_size``
-  images (the last batch padded, so nothing recompiles)."""
-  protocol = evaluate.make_protocol(run.config, run.model)
-  preprocess = protocol.preprocess
-  forward = ops.jit(protocol.probabilities, impl=run.config.conv_impl)
+  probabilities (N, classes) by the run's evaluation protocol (centre crop, 10 crops, dense
+  multi-scale or multi-crop): its host preprocessing a batch at a time, then jitted forward
+  passes of ``batch_size`` images."""
+  protocol = _protocol(run)
 
   def classify(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.shape[1:] != tuple(run.image_shape):
       raise UserError(f"Images of shape {images.shape[1:]} given; the network takes "
                       f"{tuple(run.image_shape)}.")
-    n = len(images)
-    size = min(batch_size, max(n, 1))
-    out = []
-    for start in range(0, n, size):
-      chunk = images[start:start + size]
-      real = len(chunk)
-      if real < size:
-        chunk = np.concatenate([chunk, np.zeros((size - real,) + chunk.shape[1:], chunk.dtype)])
-      x = preprocess({"image": chunk, "label": np.zeros(size, np.int32)})["image"]
-      out.append(np.asarray(forward(run.variables, x))[:real])
-    return np.concatenate(out) if out else np.zeros((0, run.num_classes), np.float32)
+    grouped = inference.Grouped(protocol, run.variables, batch_size,
+                                impl=run.config.conv_impl)
+    for start in range(0, len(images), batch_size):
+      chunk = images[start:start + batch_size]
+      grouped.add(start + np.arange(len(chunk)), protocol.preprocess(
+          {"image": chunk, "label": np.zeros(len(chunk), np.int32)}))
+    probs, _ = grouped.result()
+    return probs if len(images) else np.zeros((0, run.num_classes), np.float32)
 
   return classify
 
@@ -92,10 +116,13 @@ def top_k(probabilities: np.ndarray, class_names, k: int) -> list[list[dict]]:
 
 def predict_files(run: loading.Run, paths, k: int = 5, batch_size: int = 256) -> list[dict]:
   """{"image": path, "predictions": top-k} for each image file."""
-  images = np.stack([read_image(p, run.image_shape) for p in paths])
-  probabilities = classifier(run, batch_size)(images)
+  # An evaluation that rescales takes any size (and a dataset of varying sizes has no size
+  # to bring the image to): only the channels change.
+  raw = evaluate.rescales(run.config) or run.varying_size
+  shape = (None, None, run.image_shape[2]) if raw else run.image_shape
+  probs = probabilities(run, (read_image(p, shape) for p in paths), batch_size)
   return [{"image": p, "predictions": preds}
-          for p, preds in zip(paths, top_k(probabilities, run.class_names, k))]
+          for p, preds in zip(paths, top_k(probs, run.class_names, k))]
 
 
 def parse_args(argv):
