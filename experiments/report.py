@@ -85,7 +85,13 @@ def column(key: str) -> Column:
 
 
 def values(key: str, runs: list[dict]) -> list[float]:
-  return [column(key).value(r) for r in runs]
+  """The column's value per run; nan for a run that diverged (it has no final result)."""
+  return [float("nan") if r.get("diverged") and column(key).kind != "count"
+          else column(key).value(r) for r in runs]
+
+
+def diverged(runs: list[dict]) -> int:
+  return sum(1 for r in runs if r.get("diverged"))
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
@@ -104,13 +110,20 @@ def welch_t(a: list[float], b: list[float]) -> float:
   return (mb - ma) / se if se > 0 else float("inf") * (1 if mb >= ma else -1)
 
 
-def fmt(key: str, xs: list[float]) -> str:
+def fmt(key: str, xs: list[float], n_diverged: int = 0) -> str:
+  """mean ± std of a column; runs without a value (diverged, or a threshold not reached)
+  are named, not averaged."""
   kind = column(key).kind
   if kind == "count":
     return f"{xs[0]:,.0f}"
   reached = [v for v in xs if not math.isnan(v)]
   if len(reached) < len(xs):
-    missed = f"not reached in {len(xs) - len(reached)} of {len(xs)} runs"
+    missing = len(xs) - len(reached)
+    if kind == "steps":
+      missed = f"not reached in {missing} of {len(xs)} runs"
+      missed += f", {n_diverged} of them diverged" if n_diverged else ""
+    else:
+      missed = f"diverged in {missing} of {len(xs)} runs"
     return f"{fmt(key, reached)} ({missed})" if reached else missed
   mean, std = mean_std(xs)
   if kind == "steps":
@@ -156,10 +169,10 @@ def table(study: Study, runs: dict) -> str:
     if arm is base:
       delta = "—"
     else:
-      top1, base_top1 = values("top1", rs), values("top1", runs[base.name])
+      top1, base_top1 = (_finite(values("top1", x)) for x in (rs, runs[base.name]))
       delta = (f"{mean_std(top1)[0] - mean_std(base_top1)[0]:+.2f} vs {base.name} "
                f"(t = {welch_t(base_top1, top1):+.1f})")
-    cells = [fmt(c, values(c, rs)) for c in study.columns]
+    cells = [fmt(c, values(c, rs), diverged(rs)) for c in study.columns]
     lines.append(f"| {arm.name} | {len(rs)} | " + " | ".join(cells) +
                  f" | {delta} | {arm.paper} |")
   if study.select:
@@ -169,13 +182,18 @@ def table(study: Study, runs: dict) -> str:
   return "\n".join(lines)
 
 
+def _finite(xs: list[float]) -> list[float]:
+  return [v for v in xs if not math.isnan(v)] or [float("nan")]
+
+
 def _selection(study: Study, runs: dict) -> list[str]:
   chosen = selected(study, runs)
   header = column(study.select).header
   out = [f"Chosen per group (lowest mean {header}):", ""]
   for group, arm in chosen.items():
+    rs = runs[arm.name]
     out.append(f"- {group or '(no group)'}: {arm.name}, "
-               f"{fmt(study.select, values(study.select, runs[arm.name]))}")
+               f"{fmt(study.select, values(study.select, rs), diverged(rs))}")
   if study.ratio and len(chosen) == 2:
     (g1, a1), (g2, a2) = chosen.items()
     pairs = zip(values(study.select, runs[a1.name]), values(study.select, runs[a2.name]))
@@ -217,7 +235,7 @@ def csv_text(study: Study, runs: dict) -> str:
     for r in rs:
       cells = []
       for k in keys:
-        v = column(k).value(r)
+        v = values(k, [r])[0]
         cells.append("" if math.isnan(v) else f"{v:.0f}" if column(k).kind != "percent"
                      else f"{v:.2f}")
       w.writerow([arm, r["seed"], *cells, r["steps"], r["wall_s"],
@@ -247,6 +265,9 @@ def plot(study: Study, runs: dict, path: str) -> None:
   fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
   for ax, (key, label) in zip(axes[0], keys):
     for arm, rs in runs.items():
+      rs = [r for r in rs if not r.get("diverged")]
+      if not rs:
+        continue
       # Seeds are averaged at the steps all of them logged: a resumed run also logs where it
       # was stopped, so the k-th logged point is not the same step in every run.
       # Training metrics are means over a logging window; the short windows closed early at

@@ -77,6 +77,8 @@ def _curves(workdir: str, extra: tuple = ()) -> list[dict]:
   keep = re.compile(r"^(step|train/(loss|top1|grad_norm(/.+)?|learning_rate)|"
                     r"eval/(top1|top5|loss))$")
   rows = []
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):  # Diverged before a log.
+    return rows
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     for line in f:
       row = json.loads(line)
@@ -119,14 +121,26 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
   resumed = os.path.exists(os.path.join(workdir, "checkpoints"))
   version = records_lib.code_version()
   start = time.perf_counter()
-  result = train.train_and_evaluate(config, workdir)
+  diverged = None
+  try:
+    result = train.train_and_evaluate(config, workdir)
+  except UserError as e:
+    # A learning-rate sweep reaches rates at which a network diverges: that is a result of
+    # the run (recorded, and counted as never reaching a threshold), not a fault of the study.
+    if not str(e).startswith("Non-finite"):
+      raise
+    diverged, result = str(e), {}
+    print(f"Diverged: {e}", flush=True)
   if result is None:
     return None
   wall = time.perf_counter() - start
-  # The same checkpoint on the training images, in evaluation mode: the train-test gap.
-  on_train = config.copy_and_resolve_references()
-  on_train.eval_split = on_train.train_split
-  train_result = train.evaluate(on_train, workdir)
+  if diverged:
+    train_result = {}
+  else:
+    # The same checkpoint on the training images, in evaluation mode: the train-test gap.
+    on_train = config.copy_and_resolve_references()
+    on_train.eval_split = on_train.train_split
+    train_result = train.evaluate(on_train, workdir)
 
   info = sources.get_builder(config.dataset, config.data_dir).info
   exp = train.Experiment(config, train=False)
@@ -140,9 +154,11 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       "workdir": rel_workdir,
       "code_version": version,
       "commit": _git_commit(),
-      "top1": result["eval/top1"], "top5": result["eval/top5"], "loss": result["eval/loss"],
-      "train_top1": train_result["eval/top1"], "train_loss": train_result["eval/loss"],
-      "steps": curve[-1]["step"] if curve else 0,
+      "top1": result.get("eval/top1"), "top5": result.get("eval/top5"),
+      "loss": result.get("eval/loss"), "train_top1": train_result.get("eval/top1"),
+      "train_loss": train_result.get("eval/loss"),
+      "steps": (int(re.search(r"at step (\d+)", diverged).group(1)) if diverged
+                else curve[-1]["step"] if curve else 0),
       "steps_per_epoch": info.splits[config.train_split].num_examples // config.batch_size,
       # The summary's total row (path ""): the whole network's parameters and multiply-adds.
       "params": total.params, "macs": total.macs, "counts": "total",
@@ -154,6 +170,8 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
+  if diverged:
+    record["diverged"] = diverged
   records_lib.write(results_dir, study.name, arm, seed, record)
   return record
 

@@ -273,6 +273,26 @@ def test_an_arm_starts_from_an_earlier_arms_run_of_the_same_seed(data_dir, tmp_p
                         str(runs)) == {}
 
 
+def test_a_run_that_diverges_is_recorded_and_reported_as_such(data_dir, tmp_path, monkeypatch):
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  study = tmp_path / "hot.py"
+  text = STUDY.format(data_dir=data_dir).replace("SEEDS = (0, 1)", "SEEDS = (0,)")
+  text = text.replace('{**_RUN, "width": 1.0}', '{**_RUN, "width": 1.0, '
+                      '"optimizer.learning_rate": 1e30}')
+  assert "1e30" in text
+  study.write_text(text)
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  assert run.main([str(study), f"--results_dir={results}", f"--workdir_root={runs}"]) == 0
+  hot = json.load(open(results / "hot" / "wide-seed0.json"))
+  assert hot["diverged"].startswith("Non-finite") and hot["top1"] is None
+  assert 0 < hot["steps"] <= 8
+  table = (results / "hot.md").read_text()
+  row = next(line for line in table.splitlines() if line.startswith("| wide |"))
+  assert "diverged in 1 of 1 runs" in row
+  assert "not reached in 1 of 1 runs, 1 of them diverged" in row  # steps_to_25
+  assert (results / "hot.png").exists()
+
+
 def test_an_arm_can_start_only_from_an_earlier_arm(tmp_path):
   bad = tmp_path / "bad.py"
   bad.write_text(STUDY.format(data_dir="x").replace('paper="baseline")',
