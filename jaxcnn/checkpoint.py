@@ -1,4 +1,5 @@
-"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by eval top-1.
+"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by validation top-1
+when the run has a validation split (never by the test split's).
 
 Each checkpoint is one Orbax composite of three items, written and committed together: the
 train state, the config, and the metadata (``Metadata``) that says which network the state
@@ -20,7 +21,7 @@ from ml_collections import ConfigDict
 from jaxcnn import models
 from jaxcnn.errors import UserError
 
-BEST_METRIC = "eval/top1"
+BEST_METRIC = "val/top1"
 METADATA_VERSION = 1  # Raised when a field changes meaning or goes; readers refuse newer ones.
 
 
@@ -70,12 +71,20 @@ class Metadata:
                class_names=None if names is None else tuple(names), format_version=version)
 
 
-def manager(workdir: str, keep: int, *, create: bool = True) -> ocp.CheckpointManager:
-  policy = pp.AnyPreservationPolicy([
-      pp.LatestN(n=keep),
-      pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=1,
-               keep_checkpoints_without_metrics=False),
-  ])
+def best_metric(config: ConfigDict) -> str | None:
+  """The metric a run's best checkpoint is kept by: validation top-1, or None (no best
+  checkpoint) without a validation split."""
+  return BEST_METRIC if config.validation_split else None
+
+
+def manager(workdir: str, keep: int, *, best_metric: str | None = None,
+            create: bool = True) -> ocp.CheckpointManager:
+  """The last ``keep`` checkpoints, plus the one with the highest ``best_metric`` if given."""
+  policies = [pp.LatestN(n=keep)]
+  if best_metric:
+    policies.append(pp.BestN(get_metric_fn=lambda m: m[best_metric], n=1,
+                             keep_checkpoints_without_metrics=False))
+  policy = pp.AnyPreservationPolicy(policies)
   options = ocp.CheckpointManagerOptions(
       preservation_policy=policy, create=create, enable_async_checkpointing=False)
   return ocp.CheckpointManager(
@@ -136,7 +145,8 @@ def architecture_mismatch(mngr: ocp.CheckpointManager, step: int, abstract_state
   wanted = _shapes(abstract_state)
   problems = variables_mismatch(variable_shapes(saved), variable_shapes(wanted))
   if not problems and set(saved) != set(wanted):
-    problems.append("the optimizer state differs (another optimizer or schedule)")
+    problems.append("the rest of the train state differs (another optimizer, schedule, "
+                    "grad_clip_norm, ema_decay or float16's loss scale)")
   return describe(problems)
 
 
@@ -145,9 +155,14 @@ def variable_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
   return {k: v for k, v in shapes.items() if k.startswith(("params/", "batch_stats/"))}
 
 
-def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int) -> dict[str, tuple]:
-  """Shapes of the model variables a checkpoint holds, from its metadata alone."""
-  return variable_shapes(_shapes(mngr.item_metadata(step)["state"]))
+def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int, *,
+                          ema: bool = False) -> dict[str, tuple]:
+  """Shapes of the model variables a checkpoint holds, from its metadata alone; with ``ema``,
+  of their moving average (empty if the run kept none)."""
+  shapes = _shapes(mngr.item_metadata(step)["state"])
+  if ema:
+    shapes = {k[len("ema/"):]: v for k, v in shapes.items() if k.startswith("ema/")}
+  return variable_shapes(shapes)
 
 
 def variables_mismatch(saved: dict[str, tuple], wanted: dict[str, tuple]) -> list[str]:
