@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
+from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn.data import pipeline
 from jaxcnn.errors import UserError
@@ -128,6 +129,22 @@ class Protocol:
   preprocess: Callable
   step: Callable
   probabilities: Callable
+
+
+def over_split(exp, state, source, prefix: str, *, count: bool = True) -> dict[str, float]:
+  """Mean loss, top-1 and top-5 of ``exp``'s (a train.Experiment) protocol over every example
+  of ``source``, named ``prefix + "top1"`` and so on, and the example count."""
+  totals = None
+  for batch in pipeline.eval_batches(
+      source, exp.config.eval_batch_size, process_index=exp.process_index,
+      process_count=exp.process_count, preprocess=exp.eval_protocol.preprocess,
+      workers=exp.config.data.workers):
+    out = exp.eval_step(state, sharding.to_global(batch, exp.mesh))
+    totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+  totals = jax.device_get(totals)
+  n = float(totals["count"])
+  result = {prefix + k: float(totals[k]) / n for k in ("loss", "top1", "top5")}
+  return {**result, prefix + "count": n} if count else result
 
 
 def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> Protocol:

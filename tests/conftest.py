@@ -47,7 +47,11 @@ SLOW = (
     "tests/test_main.py", "tests/test_distributed.py", "tests/test_reliability.py",
     "tests/test_workdir_faults.py", "tests/test_mixed_precision.py", "tests/test_export.py",
     "tests/test_predict.py", "tests/test_loading.py", "tests/test_convert.py",
-    "tests/test_bench.py",
+    "tests/test_bench.py", "tests/test_procedures.py",
+    "tests/test_steps.py::test_accumulated_micro_batches_take_the_whole_batch_step",
+    "tests/test_steps.py::test_batchnorm_statistics_are_per_micro_batch",
+    "tests/test_steps.py::test_moving_average_follows_the_parameters",
+    "tests/test_steps.py::test_float16_overflow_skips_the_step_and_lowers_the_scale",
 )
 
 

@@ -81,15 +81,23 @@ def test_checkpoint_round_trips_the_whole_state(config, tmp_path):
   assert checkpoint.restore_metadata(mngr, 3) == exp.metadata()
 
 
-def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path):
+def test_checkpoints_keep_the_last_k_plus_the_best_by_validation(config, tmp_path):
   exp = train.Experiment(config)
   state = exp.init_state()
-  mngr = checkpoint.manager(str(tmp_path), keep=2)
-  top1 = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
-  for step, acc in top1.items():
-    checkpoint.save(mngr, step, state, config, {"eval/top1": acc}, metadata=exp.metadata())
-  mngr.wait_until_finished()
-  assert sorted(mngr.all_steps()) == [2, 4, 5]
+  assert checkpoint.best_metric(config) is None  # No validation split: no best kept.
+  config.train_split, config.validation_split = "train[:-100]", "train[-100:]"
+  assert checkpoint.best_metric(config) == "val/top1"
+  val = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
+  test = {1: 0.95, 2: 0.1, 3: 0.1, 4: 0.1, 5: 0.1}  # Never chooses.
+  kept = {}
+  for best in (None, "val/top1"):
+    mngr = checkpoint.manager(str(tmp_path / str(best)), keep=2, best_metric=best)
+    for step, top1 in val.items():
+      checkpoint.save(mngr, step, state, config, {"val/top1": top1, "eval/top1": test[step]},
+                      metadata=exp.metadata())
+    mngr.wait_until_finished()
+    kept[best] = sorted(mngr.all_steps())
+  assert kept == {None: [4, 5], "val/top1": [2, 4, 5]}
 
 
 def test_eval_step_counts_exactly_with_padding():
