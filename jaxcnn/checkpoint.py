@@ -104,11 +104,24 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: ConfigDict,
       metadata=ocp.args.JsonSave(metadata.to_json())), metrics=metrics)
 
 
+# Train-state fields added since checkpoints were first written; empty ({}) in runs that do
+# not use them, and then absent from older checkpoints.
+OPTIONAL_FIELDS = ("ema", "loss_scale")
+
+
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
   """Restores the state at ``step`` onto the shardings of ``abstract_state``."""
+  saved = mngr.item_metadata(step)["state"]
+  absent = [f for f in OPTIONAL_FIELDS
+            if f not in saved and not jax.tree.leaves(getattr(abstract_state, f))]
+  target = abstract_state
+  if absent:  # Written before those fields existed: restore the others into a dict.
+    target = {f.name: getattr(abstract_state, f.name)
+              for f in dataclasses.fields(abstract_state)
+              if f.metadata.get("pytree_node", True) and f.name not in absent}
   restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
-  return restored["state"]
+      state=ocp.args.StandardRestore(target)))["state"]
+  return abstract_state.replace(**restored, **{f: {} for f in absent}) if absent else restored
 
 
 def restore_config(mngr: ocp.CheckpointManager, step: int) -> dict:
