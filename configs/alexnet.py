@@ -8,6 +8,10 @@ batch 128, SGD momentum 0.9, weight decay 5e-4, weights N(0, 0.01^2), biases 1 i
 conv4, conv5 and the hidden FC layers; lr 0.01 divided by 10 when the validation error
 stops improving; about 90 epochs; 10-crop testing (corners and centre, with flips).
 
+Departure from the paper: the last 10,000 training images are held out (validation_split)
+and the learning-rate plateaus and the best checkpoint are decided on them; the paper
+decided on the 50,000 validation images it reported on, here the test split (eval_split).
+
   python -m jaxcnn.main --config=configs/alexnet.py --workdir=runs/alexnet
 
 Expected: 40.7 / 18.2 % top-1 / top-5 error on the validation set (one CNN, Sec. 6);

@@ -9,6 +9,10 @@ initial learning rate, the batch size, the weight decay nor the number of epochs
 128, 2e-4 and 90 are ours (lr and weight decay as in the BVLC Caffe reproduction). Photometric distortions and Polyak
 averaging are not used.
 
+Departure from the paper: the last 10,000 training images are held out (validation_split)
+and the best checkpoint is decided on them; the paper chose on the 50,000 validation
+images it reported on, here the test split (eval_split).
+
   python -m jaxcnn.main --config=configs/googlenet.py --workdir=runs/googlenet
 
 Expected: 10.07 % top-5 error for one model and one crop (Table 4); the paper's 6.67 %

@@ -6,6 +6,10 @@ at random in [256, 480], 224x224 crops, flips; batch 256, SGD momentum 0.9, weig
 1e-4, lr 0.1 divided by 10 at epochs 30 and 60, 90 epochs; BatchNorm, no dropout;
 10-crop testing.
 
+Departure from the paper: the last 10,000 training images are held out (validation_split)
+and the best checkpoint is decided on them; the paper chose on the 50,000 validation
+images it reported on, here the test split (eval_split).
+
   python -m jaxcnn.main --config=configs/resnet101.py --workdir=runs/resnet101
 
 Expected error: 21.75 / 6.05 top-1 / top-5 (10-crop, Table 3). Needs imagenet2012 prepared (the run says how).

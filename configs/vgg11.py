@@ -6,6 +6,10 @@ Recipe: batch 256, SGD momentum 0.9, weight decay 5e-4, dropout 0.5 on fc6/fc7, 
 divided by 10 when the validation error stops improving, 74 epochs; 224x224 crops of
 images rescaled to S = 256, flips; dense (fully-convolutional) evaluation at Q = 256.
 
+Departure from the paper: the last 10,000 training images are held out (validation_split)
+and the learning-rate plateaus and the best checkpoint are decided on them; the paper
+decided on the 50,000 validation images it reported on, here the test split (eval_split).
+
   python -m jaxcnn.main --config=configs/vgg11.py --workdir=runs/vgg11
 
 Expected (Table 3, S = 256, single scale): top-1 / top-5 error 29.6 / 10.4 %.

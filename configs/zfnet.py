@@ -6,6 +6,10 @@ images rescaled to 256, flips; batch 128, SGD momentum 0.9, lr 0.01 lowered by h
 plateaus (divided by 10 here), dropout 0.5, weights N(0, 0.01^2), biases 0; 70 epochs;
 10-crop testing.
 
+Departure from the paper: the last 10,000 training images are held out (validation_split)
+and the learning-rate plateaus and the best checkpoint are decided on them; the paper
+decided on the 50,000 validation images it reported on, here the test split (eval_split).
+
   python -m jaxcnn.main --config=configs/zfnet.py --workdir=runs/zfnet
 
 Expected: 38.4 / 16.5 % top-1 / top-5 error (1 ZFNet, Table 2); 12 days on one GTX 580

@@ -1,4 +1,5 @@
-"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by eval top-1.
+"""Orbax checkpoints under WORKDIR/checkpoints: the last K, plus the best by validation top-1
+when the run has a validation split (never by the test split's).
 
 Each checkpoint is one Orbax composite of three items, written and committed together: the
 train state, the config, and the metadata (``Metadata``) that says which network the state
@@ -25,7 +26,7 @@ from jaxcnn import models
 from jaxcnn import write_faults
 from jaxcnn.errors import UserError
 
-BEST_METRIC = "eval/top1"
+BEST_METRIC = "val/top1"
 METADATA_VERSION = 1  # Raised when a field changes meaning or goes; readers refuse newer ones.
 
 
@@ -75,15 +76,22 @@ class Metadata:
                class_names=None if names is None else tuple(names), format_version=version)
 
 
-def manager(workdir: str, keep: int, *, create: bool = True,
+def best_metric(config: ConfigDict) -> str | None:
+  """The metric a run's best checkpoint is kept by: validation top-1, or None (no best
+  checkpoint) without a validation split."""
+  return BEST_METRIC if config.validation_split else None
+
+
+def manager(workdir: str, keep: int, *, best_metric: str | None = None, create: bool = True,
             async_save: bool = False) -> ocp.CheckpointManager:
-  """The workdir's checkpoint manager; with ``async_save``, ``save`` returns once the state is
-  copied off the devices and the rest of the save goes on in a background thread."""
-  policy = pp.AnyPreservationPolicy([
-      pp.LatestN(n=keep),
-      pp.BestN(get_metric_fn=lambda m: m[BEST_METRIC], n=1,
-               keep_checkpoints_without_metrics=False),
-  ])
+  """The last ``keep`` checkpoints, plus the one with the highest ``best_metric`` if given;
+  with ``async_save``, ``save`` returns once the state is copied off the devices and the rest
+  of the save goes on in a background thread."""
+  policies = [pp.LatestN(n=keep)]
+  if best_metric:
+    policies.append(pp.BestN(get_metric_fn=lambda m: m[best_metric], n=1,
+                             keep_checkpoints_without_metrics=False))
+  policy = pp.AnyPreservationPolicy(policies)
   options = ocp.CheckpointManagerOptions(
       preservation_policy=policy, create=create, enable_async_checkpointing=async_save)
   return ocp.CheckpointManager(
@@ -103,6 +111,11 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config: ConfigDict,
       metadata=ocp.args.JsonSave(metadata.to_json())), metrics=metrics)
 
 
+# Train-state fields added since checkpoints were first written; empty ({}) in runs that do
+# not use them, and then absent from older checkpoints.
+OPTIONAL_FIELDS = ("ema", "loss_scale")
+
+
 class Saver:
   """The trainer's checkpoints: its manager (``mngr``), asynchronous if config.checkpoint_async.
 
@@ -113,7 +126,8 @@ class Saver:
   """
 
   def __init__(self, workdir: str, config: ConfigDict, metadata: Metadata):
-    self.mngr = manager(workdir, config.keep_checkpoints, async_save=config.checkpoint_async)
+    self.mngr = manager(workdir, config.keep_checkpoints, best_metric=best_metric(config),
+                        async_save=config.checkpoint_async)
     self._async, self._root = config.checkpoint_async, os.path.abspath(workdir)
     self._config, self._metadata = config, metadata
     self.pending: int | None = None  # The step of the asynchronous save in flight.
@@ -155,9 +169,17 @@ class Saver:
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state):
   """Restores the state at ``step`` onto the shardings of ``abstract_state``."""
   mngr.wait_until_finished()  # The step may be a save still in flight.
+  saved = mngr.item_metadata(step)["state"]
+  absent = [f for f in OPTIONAL_FIELDS
+            if f not in saved and not jax.tree.leaves(getattr(abstract_state, f))]
+  target = abstract_state
+  if absent:  # Written before those fields existed: restore the others into a dict.
+    target = {f.name: getattr(abstract_state, f.name)
+              for f in dataclasses.fields(abstract_state)
+              if f.metadata.get("pytree_node", True) and f.name not in absent}
   restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
-  return restored["state"]
+      state=ocp.args.StandardRestore(target)))["state"]
+  return abstract_state.replace(**restored, **{f: {} for f in absent}) if absent else restored
 
 
 def restore_config(mngr: ocp.CheckpointManager, step: int) -> dict:
@@ -197,7 +219,8 @@ def architecture_mismatch(mngr: ocp.CheckpointManager, step: int, abstract_state
   wanted = _shapes(abstract_state)
   problems = variables_mismatch(variable_shapes(saved), variable_shapes(wanted))
   if not problems and set(saved) != set(wanted):
-    problems.append("the optimizer state differs (another optimizer or schedule)")
+    problems.append("the rest of the train state differs (another optimizer, schedule, "
+                    "grad_clip_norm, ema_decay or float16's loss scale)")
   return describe(problems)
 
 
@@ -206,10 +229,15 @@ def variable_shapes(shapes: dict[str, tuple]) -> dict[str, tuple]:
   return {k: v for k, v in shapes.items() if k.startswith(("params/", "batch_stats/"))}
 
 
-def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int) -> dict[str, tuple]:
-  """Shapes of the model variables a checkpoint holds, from its metadata alone."""
-  mngr.wait_until_finished()
-  return variable_shapes(_shapes(mngr.item_metadata(step)["state"]))
+def saved_variable_shapes(mngr: ocp.CheckpointManager, step: int, *,
+                          ema: bool = False) -> dict[str, tuple]:
+  """Shapes of the model variables a checkpoint holds, from its metadata alone; with ``ema``,
+  of their moving average (empty if the run kept none)."""
+  mngr.wait_until_finished()  # The step may be a save still in flight.
+  shapes = _shapes(mngr.item_metadata(step)["state"])
+  if ema:
+    shapes = {k[len("ema/"):]: v for k, v in shapes.items() if k.startswith("ema/")}
+  return variable_shapes(shapes)
 
 
 def variables_mismatch(saved: dict[str, tuple], wanted: dict[str, tuple]) -> list[str]:

@@ -18,7 +18,9 @@ def base_config() -> ConfigDict:
   c.model = "lenet5_modern"
   c.model_kwargs = ConfigDict()  # Constructor fields (paper ablation switches).
   c.width = 1.0
-  c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
+  # Compute dtype; parameters and optimizer state stay float32. float16 scales the loss
+  # dynamically (jaxcnn.loss_scale); a step whose gradients overflow is skipped and counted.
+  c.dtype = "float32"
   # The kernels of convolutions and max pooling (jaxcnn.models.ops): "auto" (CPU
   # formulations on CPU, XLA's own elsewhere), "native" (XLA's own) or "fast" (CPU's anywhere).
   c.conv_impl = "auto"
@@ -35,6 +37,12 @@ def base_config() -> ConfigDict:
   c.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default.
   c.train_split = "train"
   c.eval_split = "test"
+  # Examples held out of training, on which the plateau schedule and the best checkpoint
+  # decide (never on eval_split, the test data). A split or slice disjoint from train_split
+  # and eval_split: train_split is trained on as given, so carve both from the training data,
+  # e.g. train_split='train[:-10%]' and validation_split='train[-10%:]'. None: no best
+  # checkpoint is kept (only the latest ones), and schedule 'plateau' is refused.
+  c.validation_split = config_dict.placeholder(str)
   c.data = ConfigDict()
   c.data.image_size = 0  # 0: the dataset's own size.
   c.data.mean = (0.0,)
@@ -79,12 +87,21 @@ def base_config() -> ConfigDict:
   c.num_train_steps = -1  # > 0 overrides num_epochs.
 
   c.optimizer = ConfigDict()
-  c.optimizer.name = "sgd"
+  c.optimizer.name = "sgd"  # sgd | adamw | rmsprop (TensorFlow's form, as Inception-v3's)
   c.optimizer.learning_rate = 0.05
   c.optimizer.momentum = 0.9
   c.optimizer.nesterov = False
   c.optimizer.weight_decay = 5e-4
   c.optimizer.weight_decay_mode = "coupled"
+  c.optimizer.b1, c.optimizer.b2 = 0.9, 0.999  # adamw's (whose decay is always decoupled).
+  c.optimizer.eps = 1e-8  # adamw's and rmsprop's (Inception-v3's rmsprop: 1.0).
+  c.optimizer.decay = 0.9  # rmsprop's decay of the mean square.
+  c.grad_clip_norm = 0.0  # > 0: gradients clipped to this global norm first (0: off).
+  c.grad_accum_steps = 1  # Micro-batches per step, each batch_size / grad_accum_steps.
+  # > 0: an exponential moving average of the parameters and BatchNorm statistics, evaluated
+  # beside them (eval/ema_top1) and loaded with jaxcnn.load(..., ema=True).
+  c.ema_decay = 0.0
+  c.label_smoothing = 0.0  # Of the training targets, auxiliary heads' too (0: off).
 
   c.schedule = ConfigDict()
   c.schedule.name = "cosine"  # constant | multistep | cosine | plateau
@@ -102,6 +119,9 @@ def base_config() -> ConfigDict:
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
   c.checkpoint_async = True  # Write checkpoints in a background thread while training goes on.
+  # (start, stop): a jax.profiler trace of the steps start..stop-1 (counted from 0) into
+  # WORKDIR/profile, for TensorBoard's profile plugin; () is off.
+  c.profile_steps = ()
 
   c.mesh = ConfigDict()
   c.mesh.data = -1
@@ -127,7 +147,7 @@ def load_file(spec: str, root: str | None = None) -> ConfigDict:
 # Fields that may change between the runs of one workdir without changing its results.
 RESUMABLE_CHANGES = ("data_dir", "log_every_steps", "eval_batch_size", "checkpoint_every_steps",
                      "keep_checkpoints", "checkpoint_async", "init_from", "init_from_layers",
-                     "data.workers")
+                     "data.workers", "profile_steps")
 
 
 def validate(c: ConfigDict) -> None:
@@ -147,6 +167,7 @@ def validate(c: ConfigDict) -> None:
   need(c.optimizer.weight_decay_mode in ("coupled", "decoupled"),
        f"optimizer.weight_decay_mode={c.optimizer.weight_decay_mode!r} must be coupled or "
        "decoupled")
+  _validate_procedures(c, need)
   need(c.schedule.name in ("constant", "multistep", "cosine", "plateau"),
        f"schedule.name={c.schedule.name!r} must be constant, multistep, cosine or plateau")
   need(c.schedule.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
@@ -170,6 +191,35 @@ def validate(c: ConfigDict) -> None:
   if problems:
     raise UserError("Invalid config: " + "; ".join(problems) + ". Fix the value(s) with "
                     "--config.FIELD=VALUE.")
+
+
+OPTIMIZERS = ("sgd", "adamw", "rmsprop")
+
+
+def _validate_procedures(c: ConfigDict, need) -> None:
+  o = c.optimizer
+  need(o.name in OPTIMIZERS, f"optimizer.name={o.name!r} must be one of {', '.join(OPTIMIZERS)}")
+  for name in ("b1", "b2", "decay"):
+    need(0 <= o[name] < 1, f"optimizer.{name}={o[name]} must be in [0, 1)")
+  need(o.eps >= 0, f"optimizer.eps={o.eps} must be >= 0")
+  need(not c.grad_clip_norm or c.grad_clip_norm > 0,
+       f"grad_clip_norm={c.grad_clip_norm} must be positive (0: off)")
+  need(c.grad_accum_steps >= 1 and c.batch_size % c.grad_accum_steps == 0,
+       f"grad_accum_steps={c.grad_accum_steps} must be >= 1 and divide batch_size="
+       f"{c.batch_size}")
+  need(0 <= c.ema_decay < 1, f"ema_decay={c.ema_decay} must be in [0, 1) (0: off)")
+  need(0 <= c.label_smoothing < 1, f"label_smoothing={c.label_smoothing} must be in [0, 1)")
+  steps = tuple(c.profile_steps)
+  need(not steps or (len(steps) == 2 and all(isinstance(s, int) for s in steps) and
+                     0 <= steps[0] < steps[1]),
+       f"profile_steps={steps} must be () or (start, stop) with 0 <= start < stop")
+  need(c.schedule.name != "plateau" or c.validation_split,
+       "schedule.name='plateau' lowers the learning rate when the validation error stops "
+       "improving, and there is no validation_split: set one carved from the training data "
+       "(e.g. --config.train_split='train[:-10%]' --config.validation_split='train[-10%:]')")
+  need(not c.validation_split or c.validation_split != c.eval_split,
+       f"validation_split={c.validation_split!r} is the evaluation split: the choices made on "
+       "it would be made on the test data; hold out part of the training data instead")
 
 
 def _validate_protocols(c: ConfigDict, need) -> None:

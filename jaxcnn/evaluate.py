@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
+from jaxcnn import sharding
 from jaxcnn import steps
 from jaxcnn.data import augment
 from jaxcnn.data import pipeline
@@ -217,6 +218,22 @@ def rescales(config: ConfigDict) -> bool:
   """Whether the evaluation rescales images (so takes them at any size): data.resize, or the
   scales of dense and multi-crop evaluation."""
   return bool(config.data.resize) or config.eval_protocol in ("dense", "multi_crop")
+
+
+def over_split(exp, state, source, prefix: str, *, count: bool = True) -> dict[str, float]:
+  """Mean loss, top-1 and top-5 of ``exp``'s (a train.Experiment) protocol over every example
+  of ``source``, named ``prefix + "top1"`` and so on, and the example count."""
+  totals = None
+  for batch in pipeline.eval_batches(
+      source, exp.config.eval_batch_size, process_index=exp.process_index,
+      process_count=exp.process_count, preprocess=exp.eval_protocol.preprocess,
+      workers=exp.config.data.workers):
+    out = exp.eval_step(state, sharding.to_global(batch, exp.mesh))
+    totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+  totals = jax.device_get(totals)
+  n = float(totals["count"])
+  result = {prefix + k: float(totals[k]) / n for k in ("loss", "top1", "top5")}
+  return {**result, prefix + "count": n} if count else result
 
 
 def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> Protocol:

@@ -76,6 +76,11 @@ def initialize(state: TrainState, config, input_shape: tuple, source: str,
   state = state.replace(
       params=jax.device_put(variables["params"], state_sharding.params),
       batch_stats=jax.device_put(variables.get("batch_stats", {}), state_sharding.batch_stats))
+  if state.ema:  # The average starts from the copied weights (buffers of its own).
+    state = state.replace(ema={
+        "params": jax.device_put(variables["params"], state_sharding.ema["params"]),
+        "batch_stats": jax.device_put(variables.get("batch_stats", {}),
+                                      state_sharding.ema["batch_stats"])})
   copied = len(out) - len(reinitialised) - len(kept)
   report = f"Initialised from {where}: copied {copied} of {len(out)} arrays"
   if kept:

@@ -120,20 +120,21 @@ def _local(tree):
   return jax.tree.map(lambda a: a if a.is_fully_addressable else a.addressable_data(0), tree)
 
 
-def evaluate_per_image(exp, state) -> dict[str, float]:
-  """train.Experiment.evaluate (eval/loss, top1, top5, count) for a ``per_image`` protocol:
-  each process scores its share of the split on its own devices."""
-  config, count = exp.config, exp.process_count
-  share = np.array_split(np.arange(len(exp.eval_source)), count)[exp.process_index]
+def evaluate_per_image(exp, state, source, prefix: str, *, count: bool = True
+                       ) -> dict[str, float]:
+  """evaluate.over_split (``prefix`` + loss, top1, top5, count) for a ``per_image``
+  protocol: each process scores its share of ``source`` on its own devices."""
+  config, processes = exp.config, exp.process_count
+  share = np.array_split(np.arange(len(source)), processes)[exp.process_index]
   probs, labels = split_probabilities(
-      exp.eval_protocol, _local(evaluate.variables_of(state)), exp.eval_source,
-      max(1, config.eval_batch_size // count), indices=share, workers=config.data.workers,
-      impl=config.conv_impl, devices=jax.local_devices())
+      exp.eval_protocol, _local(evaluate.variables_of(state)), source,
+      max(1, config.eval_batch_size // processes), indices=share,
+      workers=config.data.workers, impl=config.conv_impl, devices=jax.local_devices())
   keys = ("loss", "top1", "top5", "count")
   sums = metric_sums(probs, labels) if len(labels) else dict.fromkeys(keys, 0.0)
   totals = np.array([sums[k] for k in keys])
-  if count > 1:
+  if processes > 1:
     totals = np.asarray(multihost_utils.process_allgather(totals)).reshape(-1, 4).sum(0)
   n = float(totals[3])
-  return {"eval/loss": float(totals[0]) / n, "eval/top1": float(totals[1]) / n,
-          "eval/top5": float(totals[2]) / n, "eval/count": n}
+  result = {prefix + k: float(totals[i]) / n for i, k in enumerate(keys[:3])}
+  return {**result, prefix + "count": n} if count else result

@@ -40,15 +40,16 @@ class Run:
   varying_size: bool = False  # The dataset's images vary in size (or its info is unknown).
 
 
-def load(workdir_or_checkpoint: str, step: int | None = None):
+def load(workdir_or_checkpoint: str, step: int | None = None, *, ema: bool = False):
   """Restores a trained network: returns (model, variables, config).
 
   ``workdir_or_checkpoint`` is a workdir (its latest checkpoint, or ``step``) or one
   checkpoint directory, WORKDIR/checkpoints/STEP. ``model.apply(variables, images,
   train=False)`` gives the logits for images preprocessed as ``config.data`` says
-  (jaxcnn.data.pipeline.make_preprocess(config.data, train=False)).
+  (jaxcnn.data.pipeline.make_preprocess(config.data, train=False)). With ``ema``, the
+  variables are the moving average a run with config.ema_decay > 0 kept.
   """
-  run = load_run(workdir_or_checkpoint, step)
+  run = load_run(workdir_or_checkpoint, step, ema=ema)
   return run.model, run.variables, run.config
 
 
@@ -168,8 +169,9 @@ def infer_from_parameters(config: ConfigDict, saved: dict, dataset, workdir: str
 
 
 def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
-             data_dir: str | None = None) -> Run:
-  """Restores a checkpoint onto one device, with its class names and input shapes.
+             data_dir: str | None = None, ema: bool = False) -> Run:
+  """Restores a checkpoint onto one device, with its class names and input shapes; with
+  ``ema``, the moving average of the variables in place of the variables.
 
   The class count, input shape and class names are the checkpoint's metadata (without class
   names there: "class 0", "class 1", ...). The shape of the images to feed follows the
@@ -179,11 +181,14 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
   workdir, step, mngr = locate(workdir_or_checkpoint, step)
   try:
     config = stored_config(checkpoint.restore_config(mngr, step))
-    saved = checkpoint.saved_variable_shapes(mngr, step)
+    saved = checkpoint.saved_variable_shapes(mngr, step, ema=ema)
     metadata = checkpoint.restore_metadata(mngr, step)
   except Exception as e:
     raise UserError(f"The checkpoint at step {step} in {workdir} cannot be read "
                     f"({_brief(e)}).") from e
+  if ema and not saved:
+    raise UserError(f"The checkpoint at step {step} in {workdir} holds no moving average of "
+                    "its variables: its run had ema_decay=0. Load it without ema=True.")
   if config.model not in models.MODELS:
     raise UserError(f"The checkpoint at step {step} in {workdir} holds a {config.model!r}, "
                     "which this version of jaxcnn does not have.")
@@ -210,7 +215,8 @@ def load_run(workdir_or_checkpoint: str, step: int | None = None, *,
                                                              sharding=device)
   abstract = {c: flax.traverse_util.unflatten_dict(v) for c, v in abstract.items()}
   try:
-    variables = checkpoint.restore_variables(mngr, step, abstract)
+    variables = (checkpoint.restore_variables(mngr, step, {"ema": abstract})["ema"] if ema
+                 else checkpoint.restore_variables(mngr, step, abstract))
   except Exception as e:
     raise UserError(f"The checkpoint at step {step} in {workdir} cannot be restored "
                     f"({_brief(e)}).") from e

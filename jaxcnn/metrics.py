@@ -9,6 +9,7 @@ import math
 import os
 import time
 
+import numpy as np
 from tensorboardX import summary as tb_summary
 from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto.event_pb2 import Event, SessionLog
@@ -89,6 +90,41 @@ def _truncate_after(path: str, step: int) -> None:
       continue  # A line cut short by a kill.
   if len(keep) != len(lines):
     fileio.atomic_write(path, lambda f: f.writelines(keep))
+
+
+# Per-step 0/1 flags of the train step, logged as counts over the window, not means.
+COUNTS = {"nonfinite": "train/nonfinite_steps", "skipped": "train/skipped_steps"}
+
+
+def train_scalars(host_history: list[dict]) -> dict[str, float]:
+  """The logged scalars of a window of train-step metrics: means, and the counts of COUNTS."""
+  scalars = {"train/" + k: float(np.mean([h[k] for h in host_history]))
+             for k in host_history[0] if k not in COUNTS}
+  scalars.update({name: float(sum(h[k] for h in host_history))
+                  for k, name in COUNTS.items() if k in host_history[0]})
+  return scalars
+
+
+def first_nonfinite(host_history: list[dict], first_step: int):
+  """(step, quantity) of the first step whose loss or gradients were NaN/Inf, else None."""
+  for i, m in enumerate(host_history):
+    if m["nonfinite"]:
+      what = "loss" if not np.isfinite(m["loss"]) else "gradient norm"
+      value = m["loss"] if what == "loss" else m["grad_norm"]
+      return first_step + i + 1, f"{what} = {value}"
+  return None
+
+
+def eval_line(step: int, metrics: dict[str, float]) -> str:
+  """The console line of an evaluation: the test split's figures, then the validation split's
+  and the moving average's where there are."""
+  parts = [(f"eval at step {step}: top1 {metrics['eval/top1']:.4f}  "
+            f"top5 {metrics['eval/top5']:.4f}  loss {metrics['eval/loss']:.4f}")]
+  for key, label in (("eval/ema_top1", "ema top1"), ("val/top1", "val top1"),
+                     ("val/ema_top1", "val ema top1")):
+    if key in metrics:
+      parts.append(f"{label} {metrics[key]:.4f}")
+  return "  ".join(parts)
 
 
 class Progress:

@@ -47,26 +47,40 @@ def _decay_mask(params):
 
 
 def make_optimizer(config: ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
-  """SGD with momentum (optionally Nesterov) and weight decay.
+  """SGD with momentum (optionally Nesterov), AdamW or RMSProp, with weight decay, after
+  clipping the gradients to ``config.grad_clip_norm`` when it is set.
 
-  ``weight_decay_mode``: "coupled" adds wd * w to the gradient before momentum
-  (the form AlexNet and VGG used); "decoupled" applies lr * wd * w outside the
-  momentum (Loshchilov & Hutter's SGDW).
+  ``weight_decay_mode`` (SGD, RMSProp): "coupled" adds wd * w to the gradient before momentum
+  (the form AlexNet and VGG used); "decoupled" applies lr * wd * w outside the momentum
+  (Loshchilov & Hutter's SGDW). AdamW's decay is always decoupled: that is what it is.
+  RMSProp is TensorFlow's, which Inception-v3 used: epsilon inside the square root, the mean
+  square starting at 1, and momentum over the learning-rate-scaled steps.
   """
   opt = config.optimizer
-  if opt.name != "sgd":
-    raise UserError(f"Unknown optimizer {opt.name!r}; use sgd.")
   wd = opt.weight_decay
-  momentum = optax.trace(decay=opt.momentum, nesterov=opt.nesterov)
+  if opt.name == "sgd":
+    direction = optax.trace(decay=opt.momentum, nesterov=opt.nesterov)
+  elif opt.name == "adamw":
+    direction = optax.scale_by_adam(b1=opt.b1, b2=opt.b2, eps=opt.eps)
+  elif opt.name == "rmsprop":
+    direction = optax.scale_by_rms(decay=opt.decay, eps=opt.eps, initial_scale=1.0,
+                                   eps_in_sqrt=True)
+  else:
+    raise UserError(f"Unknown optimizer {opt.name!r}; use sgd, adamw or rmsprop.")
   decay = optax.add_decayed_weights(wd, mask=_decay_mask) if wd else optax.identity()
-  if opt.weight_decay_mode == "coupled":
-    parts = [decay, momentum]
-  elif opt.weight_decay_mode == "decoupled":
-    parts = [momentum, decay]
+  if opt.weight_decay_mode == "decoupled" or opt.name == "adamw":
+    parts = [direction, decay]
+  elif opt.weight_decay_mode == "coupled":
+    parts = [decay, direction]
   else:
     raise UserError(f"Unknown weight_decay_mode {opt.weight_decay_mode!r}; use "
                      "coupled or decoupled.")
-  return optax.chain(*parts, optax.scale_by_learning_rate(schedule))
+  parts.append(optax.scale_by_learning_rate(schedule))
+  if opt.name == "rmsprop" and opt.momentum:
+    parts.append(optax.trace(decay=opt.momentum, nesterov=opt.nesterov))
+  if config.grad_clip_norm:  # Only when set: the optimizer state's layout stays as it was.
+    parts.insert(0, optax.clip_by_global_norm(config.grad_clip_norm))
+  return optax.chain(*parts)
 
 
 def global_norm(tree) -> jax.Array:

@@ -10,7 +10,6 @@ from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from ml_collections import ConfigDict
 
 from jaxcnn import checkpoint
@@ -23,12 +22,15 @@ from jaxcnn import metrics as metrics_lib
 from jaxcnn import models
 from jaxcnn import optim
 from jaxcnn import preemption
+from jaxcnn import profiling
 from jaxcnn import sharding
+from jaxcnn import splits as split_checks
 from jaxcnn import steps
 from jaxcnn import workdir_lock
 from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
+from jaxcnn.loss_scale import LossScale
 from jaxcnn.models import ops
 from jaxcnn.state import TrainState
 
@@ -58,8 +60,12 @@ class Experiment:
     self.dataset = None
     if num_classes is None or input_shape is None:
       splits = (config.train_split, config.eval_split) if train else (config.eval_split,)
+      if train and config.validation_split:
+        splits += (config.validation_split,)
       self.dataset = sources.load(config.dataset, splits, config.data_dir,
                                   in_memory=config.data.in_memory)
+      if train:
+        split_checks.check(config, self.dataset.sizes)
       self.eval_source = self.dataset.splits[config.eval_split]
       if None in self.eval_source.image_shape and not config.data.image_size:
         raise UserError(f"The images of {config.dataset} vary in size, and a batch needs one "
@@ -71,8 +77,13 @@ class Experiment:
       input_shape = first["image"].shape[1:]
     self.num_classes, self.input_shape = num_classes, tuple(input_shape)
     self.class_names = tuple(class_names) if class_names is not None else None
+    # The splits evaluate() reports, by metric prefix: the test split, and the validation
+    # split that decisions are taken on.
+    self.eval_sources = {} if self.dataset is None else {"eval": self.eval_source}
     if train and self.dataset is not None:
       self.train_source = self.dataset.splits[config.train_split]
+      if config.validation_split:
+        self.eval_sources["val"] = self.dataset.splits[config.validation_split]
       if config.batch_size > len(self.train_source):
         raise UserError(f"config.batch_size={config.batch_size} exceeds the "
                         f"{len(self.train_source)} training examples.")
@@ -108,7 +119,8 @@ class Experiment:
     self.train_step = ops.jit(
         sharding.traced_in(self.mesh, functools.partial(
             steps.train_step, schedule=self.schedule, aux_loss_weight=config.aux_loss_weight,
-            layer_grad_norms=config.log_layer_grad_norms)),
+            layer_grad_norms=config.log_layer_grad_norms, ema_decay=config.ema_decay,
+            label_smoothing=config.label_smoothing, grad_accum_steps=config.grad_accum_steps)),
         in_shardings=(self.state_sharding, data_sharding),
         out_shardings=(self.state_sharding, replicated), donate_argnums=0,
         impl=config.conv_impl)
@@ -131,10 +143,13 @@ class Experiment:
     # Training-mode init creates the layers that exist only in training (auxiliary heads).
     variables = self.model.init({"params": params_rng, "dropout": dropout_rng},
                                 jnp.zeros((2,) + self.input_shape, jnp.float32), train=True)
+    batch_stats = variables.get("batch_stats", {})
     state = TrainState.create(
         apply_fn=self.model.apply, params=variables["params"], tx=self.tx,
-        batch_stats=variables.get("batch_stats", {}), rng=state_rng,
-        plateau=self.plateau.init(None))
+        batch_stats=batch_stats, rng=state_rng, plateau=self.plateau.init(None),
+        ema={"params": variables["params"], "batch_stats": batch_stats}
+        if self.config.ema_decay else {},
+        loss_scale=LossScale.create() if self.config.dtype == "float16" else {})
     # Checkpoints hold plain arrays; the logical-axis boxes only decide the shardings.
     return nn.unbox(state) if unbox else state
 
@@ -169,20 +184,18 @@ class Experiment:
                                        seed=self.config.seed, workers=self.config.data.workers)
 
   def evaluate(self, state: TrainState) -> dict[str, float]:
-    """Loss, top-1 and top-5 over every example of the eval split, by config.eval_protocol."""
-    if self.eval_protocol.per_image:  # Each image at its own shape: jaxcnn.inference.
-      return inference.evaluate_per_image(self, state)
-    totals = None
-    for batch in pipeline.eval_batches(
-        self.eval_source, self.config.eval_batch_size, process_index=self.process_index,
-        process_count=self.process_count, preprocess=self.eval_protocol.preprocess,
-        workers=self.config.data.workers):
-      out = self.eval_step(state, sharding.to_global(batch, self.mesh))
-      totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
-    totals = jax.device_get(totals)
-    count = float(totals["count"])
-    return {"eval/loss": float(totals["loss"]) / count, "eval/top1": float(totals["top1"]) / count,
-            "eval/top5": float(totals["top5"]) / count, "eval/count": count}
+    """Loss, top-1 and top-5 over every example of the eval split ("eval/top1"...) and, in
+    training with a validation split, of that ("val/top1"...), by config.eval_protocol; with
+    a moving average, of the averaged variables too ("eval/ema_top1"...)."""
+    # A per-image protocol takes each image at its own shape (jaxcnn.inference).
+    over = (inference.evaluate_per_image if self.eval_protocol.per_image
+            else eval_protocols.over_split)
+    out = {}
+    for prefix, source in self.eval_sources.items():
+      out.update(over(self, state, source, prefix + "/"))
+      if state.ema:
+        out.update(over(self, state.averaged(), source, prefix + "/ema_", count=False))
+    return out
 
 
 def _say(msg: str) -> None:
@@ -230,16 +243,6 @@ def _check_writable(workdir: str) -> None:
   except OSError as e:
     raise UserError(f"Workdir {workdir!r} is not writable ({e.strerror}). Choose a writable "
                     "--workdir.") from e
-
-
-def _first_nonfinite(host_history: list[dict], first_step: int):
-  """(step, quantity) of the first step whose loss or gradients were NaN/Inf, else None."""
-  for i, m in enumerate(host_history):
-    if m["nonfinite"]:
-      what = "loss" if not np.isfinite(m["loss"]) else "gradient norm"
-      value = m["loss"] if what == "loss" else m["grad_norm"]
-      return first_step + i + 1, f"{what} = {value}"
-  return None
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str, *, restart: bool = False,
@@ -291,9 +294,12 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
   history, eval_metrics, history_start = [], None, start
   t_start = time.perf_counter()
   failed = False
+  trace = profiling.StepTrace(config.profile_steps, os.path.join(workdir, "profile"))
   try:
     for step in range(start, exp.total_steps):
+      trace.before(step)
       state, step_metrics = exp.train_step(state, next(batches))
+      trace.after(step, state)
       history.append(step_metrics)
       done = step + 1
       last = done == exp.total_steps
@@ -305,7 +311,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
       if done % config.log_every_steps == 0 or save_now:
         lock.check()
         host = jax.device_get(history)
-        bad = _first_nonfinite(host, history_start)
+        bad = metrics_lib.first_nonfinite(host, history_start)
         if bad and not config.skip_nonfinite_steps:
           latest = saver.last_good()
           kept = (f"the latest checkpoint, step {latest}, is untouched" if latest is not None
@@ -313,9 +319,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
           raise UserError(
               f"Non-finite {bad[1]} at step {bad[0]}: the run stopped and {kept}. Lower the "
               "learning rate, or set --config.skip_nonfinite_steps=true to skip such steps.")
-        scalars = {"train/" + k: float(np.mean([h[k] for h in host])) for k in host[0]
-                   if k != "nonfinite"}
-        scalars["train/nonfinite_steps"] = float(sum(h["nonfinite"] for h in host))
+        scalars = metrics_lib.train_scalars(host)
         rate = progress.rate(done)
         scalars["train/images_per_s"] = rate
         with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
@@ -327,10 +331,9 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
         eval_metrics = exp.evaluate(state)
         with faults(f"Writing the metrics of step {done}", "metrics.jsonl"):
           writer.write(done, eval_metrics)
-        if config.schedule.name == "plateau":
-          state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["eval/top1"]))
-        _say(f"eval at step {done}: top1 {eval_metrics['eval/top1']:.4f}  "
-             f"top5 {eval_metrics['eval/top5']:.4f}  loss {eval_metrics['eval/loss']:.4f}")
+        if config.schedule.name == "plateau":  # Decided on the validation split alone.
+          state = exp.record_eval(state, jnp.float32(1.0 - eval_metrics["val/top1"]))
+        _say(metrics_lib.eval_line(done, eval_metrics))
         progress.rate(done)  # Evaluation time is not training throughput.
       if save_now:
         saver.save(done, state, eval_metrics)
@@ -343,6 +346,7 @@ def _train(config: ConfigDict, workdir: str, restart: bool, allow_config_change:
     failed = True
     raise
   finally:
+    trace.close()
     stop.restore_handlers()
     # After a failure, closing (which a full disk fails too) must not replace its report.
     quiet = contextlib.suppress(Exception) if failed else contextlib.nullcontext()

@@ -52,6 +52,11 @@ SLOW = (
     "tests/test_stream.py::test_dense_evaluation_takes_each_image_whole",
     "tests/test_stream.py::test_a_converted_checkpoint_evaluates_from_the_command_line",
     "tests/test_multi_crop.py::test_multi_crop_evaluation_of_a_small_vgg",
+    "tests/test_procedures.py",
+    "tests/test_steps.py::test_accumulated_micro_batches_take_the_whole_batch_step",
+    "tests/test_steps.py::test_batchnorm_statistics_are_per_micro_batch",
+    "tests/test_steps.py::test_moving_average_follows_the_parameters",
+    "tests/test_steps.py::test_float16_overflow_skips_the_step_and_lowers_the_scale",
 )
 
 

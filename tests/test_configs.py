@@ -3,14 +3,17 @@
 import glob
 import importlib.util
 import os
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
 from jaxcnn import models
+from jaxcnn import splits
 from jaxcnn import train
 from jaxcnn.data import sources
 
@@ -25,6 +28,44 @@ def load(name):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def variants(name):
+  """A config file's variants, as its error for an unknown one lists them."""
+  try:
+    load(name).get_config("nope")
+  except ValueError as e:
+    return re.search(r"use one of: (.*)\.$", str(e)).group(1).split(", ")
+  raise AssertionError(f"{name} accepted an unknown variant")
+
+
+VARIANTS = [(name, v) for name in NAMES for v in variants(name)]
+# The datasets' split sizes (TFDS's), for the overlap checks without the data.
+SPLIT_SIZES = {"imagenet2012": {"train": 1_281_167, "validation": 50_000},
+               "cifar10": {"train": 50_000, "test": 10_000},
+               "fashion_mnist": {"train": 60_000, "test": 10_000}}
+
+
+@pytest.mark.parametrize("name, variant", VARIANTS)
+def test_selection_is_on_held_out_training_data(name, variant):
+  """What chooses (a plateau schedule, the best checkpoint) sees a validation split carved
+  from the training data, disjoint from the evaluation split; the ImageNet recipes hold one out."""
+  c = load(name).get_config(variant)
+  config_lib.validate(c)
+  sizes = SPLIT_SIZES[c.dataset]
+  if c.schedule.name == "plateau" or checkpoint.best_metric(c):
+    assert c.validation_split
+    trained_on = {part for part, _, _ in splits.ranges(c.train_split, sizes)}
+    assert {part for part, _, _ in splits.ranges(c.validation_split, sizes)} <= trained_on
+    assert splits.shared(c.validation_split, c.eval_split, sizes) == 0
+    assert splits.shared(c.validation_split, c.train_split, sizes) == 0
+    splits.check(c, sizes)
+  if c.dataset == "imagenet2012":
+    held_out = sum(stop - start for _, start, stop in splits.ranges(c.validation_split, sizes))
+    trained = sum(stop - start for _, start, stop in splits.ranges(c.train_split, sizes))
+    assert held_out == 10_000 and trained + held_out == sizes["train"]
+  if variant in ("small", "tiny", "fig1") and c.schedule.name != "plateau":
+    assert c.validation_split is None  # The ablation studies' training data are unchanged.
 
 
 def test_every_family_has_its_configs():

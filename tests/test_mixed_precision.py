@@ -1,4 +1,7 @@
-"""bf16 compute keeps float32 master parameters, optimizer state and loss."""
+"""bfloat16 and float16 compute keep float32 master parameters, optimizer state and loss;
+float16 scales the loss."""
+
+import json
 
 import jax
 import jax.numpy as jnp
@@ -29,3 +32,16 @@ def test_bfloat16_step_keeps_float32_state(config):
   # Same initial parameters and batch: bf16's 8-bit mantissa moves the loss (~2.3) by < 1%.
   assert abs(float(metrics["loss"]) - float(metrics32["loss"])) < 0.02
   assert float(metrics["nonfinite"]) == 0.0
+
+
+def test_float16_trains_lenet5_with_loss_scaling(config, tmp_path):
+  config.dtype = "float16"
+  workdir = str(tmp_path / "run")
+  result = train.train_and_evaluate(config, workdir)
+  with open(f"{workdir}/metrics.jsonl") as f:
+    logged = [json.loads(line) for line in f if "train/loss" in line]
+  assert len(logged) == 3 and all(np.isfinite(r["train/loss"]) for r in logged)
+  assert all(r["train/loss_scale"] > 0 for r in logged)
+  assert sum(r["train/skipped_steps"] for r in logged) < 12  # Most steps were taken.
+  assert logged[-1]["train/loss"] < logged[0]["train/loss"]
+  assert np.isfinite(result["eval/loss"])

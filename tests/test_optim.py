@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -62,3 +63,71 @@ def test_weight_decay_forms(mode):
   else:                   # Decay is added after momentum: -lr (v + wd w).
     expected = -0.1 * (1.9 + 0.02)
   assert_close(u2["kernel"], expected, rtol=1e-6)
+
+
+def _updates(config, grads_seq, params):
+  tx = optim.make_optimizer(config, optax.constant_schedule(config.optimizer.learning_rate))
+  state = tx.init(params)
+  out = []
+  for grads in grads_seq:
+    u, state = tx.update(grads, state, params)
+    out.append(u)
+  return out, state
+
+
+PARAMS = {"kernel": jnp.array([[1.0, -2.0], [0.5, 3.0]]), "bias": jnp.array([0.5, -1.0])}
+GRADS = [jax.tree.map(lambda p, k=k: jnp.cos(p * (k + 1)) * 2.0, PARAMS) for k in range(3)]
+
+
+def test_adamw_is_optax_adamw_with_the_kernel_mask():
+  c = base_config()  # weight_decay_mode stays "coupled": AdamW's decay is decoupled anyway.
+  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "adamw", 0.1, 0.01
+  c.optimizer.b1, c.optimizer.b2, c.optimizer.eps = 0.8, 0.99, 1e-6
+  ours, _ = _updates(c, GRADS, PARAMS)
+  reference = optax.adamw(0.1, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.01,
+                          mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+  state = reference.init(PARAMS)
+  for u, g in zip(ours, GRADS):
+    r, state = reference.update(g, state, PARAMS)
+    jax.tree.map(lambda a, b: assert_close(a, b, rtol=1e-6), u, r)
+
+
+def test_rmsprop_is_tensorflows():
+  """ms starts at 1; ms = decay ms + (1 - decay) g^2; mom = m mom + lr g / sqrt(ms + eps);
+  the step is -mom (TensorFlow's RMSPropOptimizer, with which Inception-v3 trained)."""
+  c = base_config()
+  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "rmsprop", 0.1, 0.0
+  c.optimizer.decay, c.optimizer.eps, c.optimizer.momentum = 0.9, 1.0, 0.9
+  ours, _ = _updates(c, GRADS, PARAMS)
+  ms = jax.tree.map(jnp.ones_like, PARAMS)
+  mom = jax.tree.map(jnp.zeros_like, PARAMS)
+  for u, g in zip(ours, GRADS):
+    ms = jax.tree.map(lambda s, g: 0.9 * s + 0.1 * g * g, ms, g)
+    mom = jax.tree.map(lambda m, s, g: 0.9 * m + 0.1 * g / jnp.sqrt(s + 1.0), mom, ms, g)
+    jax.tree.map(lambda a, b: assert_close(a, -b, rtol=1e-6), u, mom)
+
+
+def test_gradient_clipping_by_global_norm():
+  c = base_config()
+  c.optimizer.learning_rate, c.optimizer.momentum, c.optimizer.weight_decay = 0.1, 0.0, 0.0
+  grads = {"kernel": jnp.full((2, 2), 3.0), "bias": jnp.full((2,), 4.0)}  # Norm sqrt(68).
+  (plain,), state = _updates(c, [grads], PARAMS)
+  assert len(state) == 3  # sgd's layout as before clipping existed (checkpoints restore).
+  c.grad_clip_norm = 2.0
+  (clipped,), state = _updates(c, [grads], PARAMS)
+  assert len(state) == 4
+  scale = 2.0 / np.sqrt(68.0)
+  jax.tree.map(lambda a, b: assert_close(a, b * scale, rtol=1e-6), clipped, plain)
+  c.grad_clip_norm = 100.0  # Above the norm: untouched.
+  (unclipped,), _ = _updates(c, [grads], PARAMS)
+  jax.tree.map(lambda a, b: assert_close(a, b, rtol=1e-6), unclipped, plain)
+
+
+def test_unknown_optimizer_is_refused_by_name():
+  from jaxcnn import config as config_lib
+  from jaxcnn.errors import UserError
+  c = base_config()
+  c.optimizer.name = "lamb"
+  with pytest.raises(UserError, match="optimizer.name='lamb' must be one of sgd, adamw, "
+                     "rmsprop"):
+    config_lib.validate(c)

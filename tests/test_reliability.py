@@ -75,12 +75,12 @@ def copy_run(src, tmp_path):
   return dst
 
 
-def test_sigkill_at_random_points_resumes_bitwise(finished_run, tmp_path, data_dir):
-  workdir = str(tmp_path / "killed")
-  rng = random.Random(1234)
+def kill_repeatedly(args, workdir, rng, times=3):
+  """Starts the run of ``args`` and SIGKILLs it mid-training, up to ``times`` times; returns
+  how many kills landed before it finished."""
   kills = 0
   for _ in range(12):
-    proc = subprocess.Popen(command(workdir, data_dir), cwd=REPO, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     # Each kill lands mid-training, wherever the run has got to, however fast it steps: once
     # this attempt has written a checkpoint of its own, after a random delay.
@@ -94,8 +94,14 @@ def test_sigkill_at_random_points_resumes_bitwise(finished_run, tmp_path, data_d
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     kills += 1
-    if kills == 3:
+    if kills == times:
       break
+  return kills
+
+
+def test_sigkill_at_random_points_resumes_bitwise(finished_run, tmp_path, data_dir):
+  workdir = str(tmp_path / "killed")
+  kills = kill_repeatedly(command(workdir, data_dir), workdir, random.Random(1234))
   assert kills >= 2, "the run finished before it could be killed twice"
   result = run(command(workdir, data_dir))
   assert result.returncode == 0, result.stderr
@@ -105,10 +111,34 @@ def test_sigkill_at_random_points_resumes_bitwise(finished_run, tmp_path, data_d
   assert train_rows(workdir) == train_rows(finished_run)
 
 
+def test_sigkill_with_a_moving_average_resumes_bitwise(tmp_path, data_dir):
+  """The average (and accumulation's and clipping's state) survive kills bit for bit."""
+  extra = ("--config.ema_decay=0.9", "--config.grad_accum_steps=2",
+           "--config.grad_clip_norm=1.0", "--config.num_train_steps=80")
+  reference, workdir = str(tmp_path / "reference"), str(tmp_path / "killed")
+  result = run(command(reference, data_dir, *extra))
+  assert result.returncode == 0, result.stderr
+  kills = kill_repeatedly(command(workdir, data_dir, *extra), workdir, random.Random(99), 2)
+  assert kills >= 1, "the run finished before it could be killed"
+  result = run(command(workdir, data_dir, *extra))
+  assert result.returncode == 0, result.stderr
+  ours, theirs = (ocp.StandardCheckpointer().restore(
+      os.path.join(w, "checkpoints", "80", "state")) for w in (workdir, reference))
+  for key in ("params", "ema", "opt_state"):
+    a, b = list(_leaves(ours[key])), list(_leaves(theirs[key]))
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+      np.testing.assert_array_equal(x, y)  # Bitwise.
+  assert train_rows(workdir) == train_rows(reference)
+
+
 def _leaves(tree):
   if isinstance(tree, dict):
     for k in sorted(tree):
       yield from _leaves(tree[k])
+  elif isinstance(tree, (list, tuple)):
+    for v in tree:
+      yield from _leaves(v)
   else:
     yield np.asarray(tree)
 

@@ -112,16 +112,26 @@ def test_an_asynchronous_save_writes_the_state_it_was_given(config, tmp_path, mo
 
 
 @pytest.mark.parametrize("async_save", [False, True])
-def test_checkpoints_keep_the_last_k_plus_the_best(config, tmp_path, async_save):
+def test_checkpoints_keep_the_last_k_plus_the_best_by_validation(config, tmp_path, async_save):
   exp = train.Experiment(config)
   state = exp.init_state()
-  mngr = checkpoint.manager(str(tmp_path), keep=2, async_save=async_save)
-  top1 = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
-  for step, acc in top1.items():
-    checkpoint.save(mngr, step, state, config, {"eval/top1": acc}, metadata=exp.metadata())
-  mngr.wait_until_finished()
-  assert sorted(mngr.all_steps()) == [2, 4, 5]
-  assert sorted(int(d) for d in os.listdir(tmp_path / "checkpoints")) == [2, 4, 5]
+  assert checkpoint.best_metric(config) is None  # No validation split: no best kept.
+  config.train_split, config.validation_split = "train[:-100]", "train[-100:]"
+  assert checkpoint.best_metric(config) == "val/top1"
+  val = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.7, 5: 0.65}
+  test = {1: 0.95, 2: 0.1, 3: 0.1, 4: 0.1, 5: 0.1}  # Never chooses.
+  kept = {}
+  for best in (None, "val/top1"):
+    mngr = checkpoint.manager(str(tmp_path / str(best)), keep=2, best_metric=best,
+                              async_save=async_save)
+    for step, top1 in val.items():
+      checkpoint.save(mngr, step, state, config, {"val/top1": top1, "eval/top1": test[step]},
+                      metadata=exp.metadata())
+    mngr.wait_until_finished()
+    kept[best] = sorted(mngr.all_steps())
+    on_disk = sorted(int(d) for d in os.listdir(tmp_path / str(best) / "checkpoints"))
+    assert on_disk == kept[best]
+  assert kept == {None: [4, 5], "val/top1": [2, 4, 5]}
 
 
 def test_eval_step_counts_exactly_with_padding():

@@ -71,6 +71,7 @@ class Dataset:
   num_classes: int
   class_names: tuple[str, ...]
   splits: dict[str, Source]
+  sizes: dict[str, int] = dataclasses.field(default_factory=dict)  # Whole splits' sizes.
 
 
 def _tfds():
@@ -242,4 +243,5 @@ def load(name: str, splits=("train", "test"), data_dir: str | None = None, *,
       class_names=tuple(label.names),
       splits={s: _read_split(builder, s) if keep_in_memory(builder, s, in_memory)
               else StreamSource(builder, s) for s in splits},
+      sizes={name: info.num_examples for name, info in builder.info.splits.items()},
   )

@@ -52,9 +52,10 @@ def plot_curves(rows: list[dict], path: str) -> None:
   loss, accuracy, lr = fig.subplots(1, 3)
   # Evaluations are few (one per epoch): markers keep a single one visible.
   for ax, lines in (
-      (loss, (("train/loss", "train", "-"), ("eval/loss", "eval", "o-"))),
+      (loss, (("train/loss", "train", "-"), ("eval/loss", "eval", "o-"),
+              ("val/loss", "validation", "x-"))),
       (accuracy, (("train/top1", "train top-1", "-"), ("eval/top1", "eval top-1", "o-"),
-                  ("eval/top5", "eval top-5", "s--"))),
+                  ("eval/top5", "eval top-5", "s--"), ("val/top1", "validation top-1", "x-"))),
       (lr, (("train/learning_rate", "learning rate", "-"),))):
     for key, label, style in lines:
       steps, values = _series(rows, key)
