@@ -47,7 +47,8 @@ SLOW = (
     "tests/test_main.py", "tests/test_distributed.py", "tests/test_reliability.py",
     "tests/test_workdir_faults.py", "tests/test_mixed_precision.py", "tests/test_export.py",
     "tests/test_predict.py", "tests/test_loading.py", "tests/test_convert.py",
-    "tests/test_bench.py",
+    "tests/test_bench.py", "tests/test_export_onnx.py", "tests/test_tensorboard.py",
+    "tests/models/test_list.py::test_every_registered_model_is_listed_with_its_count",
 )
 
 
