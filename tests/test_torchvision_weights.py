@@ -13,8 +13,8 @@ from jaxcnn import finetune
 from jaxcnn import loading
 from jaxcnn import train
 from jaxcnn.errors import UserError
+from jaxcnn.tools import convert
 from jaxcnn.tools.convert import hub
-from jaxcnn.tools.convert.__main__ import default_config
 from tests.tolerance import assert_close
 
 torch = pytest.importorskip("torch")
@@ -131,5 +131,5 @@ def test_convert_reads_named_weights_from_the_hub_cache(tmp_path, hub_cache):
 
 
 def test_convert_takes_the_architecture_s_config_by_default():
-  assert default_config("vgg16_bn").dataset == "imagenet2012"
-  assert default_config("resnet50").model == "resnet50"
+  assert convert.default_config("vgg16_bn").dataset == "imagenet2012"
+  assert convert.default_config("resnet50").model == "resnet50"

@@ -9,7 +9,6 @@ downloaded there (jaxcnn.tools.convert.hub); ``--pth`` reads a state_dict file. 
 (without _bn).
 """
 
-import os
 import sys
 
 from absl import app
@@ -19,9 +18,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-import jaxcnn
 from jaxcnn import checkpoint
-from jaxcnn import config as config_lib
 from jaxcnn.tools import convert
 from jaxcnn.tools.convert import hub
 from jaxcnn import train
@@ -39,15 +36,6 @@ _WEIGHTS = flags.DEFINE_string(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir to write checkpoints/0 into.")
 flags.mark_flags_as_required(["arch", "workdir"])
 flags.mark_flags_as_mutual_exclusive(["pth", "weights"], required=True)
-
-
-def default_config(arch: str):
-  """configs/ARCH.py (vgg16_bn: vgg16.py) of the clone jaxcnn runs from."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(jaxcnn.__file__)))
-  path = os.path.join(root, "configs", f"{arch.removesuffix('_bn')}.py")
-  if not os.path.exists(path):
-    raise UserError(f"No config for {arch} at {path}; pass --config=configs/NAME.py.")
-  return config_lib.load_file(path)
 
 
 def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> int:
@@ -128,7 +116,7 @@ def main(argv):
       what = f"{name} from {path}, "
     else:
       state_dict = hub.load_pth(_PTH.value)
-    config = _CONFIG.value if _CONFIG.value is not None else default_config(arch)
+    config = _CONFIG.value if _CONFIG.value is not None else convert.default_config(arch)
     num_classes = convert_to_checkpoint(config, arch, state_dict, _WORKDIR.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
