@@ -127,6 +127,22 @@ def test_googlenet_exports_in_eval_mode(tmp_path):
   assert_close(logits, want, rtol=RTOL)
 
 
+def test_alexnet_s_response_normalisation_and_grouped_convs_export(tmp_path):
+  # Two towers: conv2, conv4 and conv5 are grouped convolutions (ONNX Conv's group); LRN is
+  # written in jnp (a band-matrix product and square roots), which converts as it is.
+  run = _random_run("alexnet", 67, width=0.125)
+  assert run.model.towers == 2 and run.model.lrn
+  out = tmp_path / "alexnet.onnx"
+  export_onnx.export(run, str(out), preprocessed=True)
+  groups = [a.i for n in onnx.load(str(out)).graph.node if n.op_type == "Conv"
+            for a in n.attribute if a.name == "group"]
+  assert groups.count(2) == 3
+  x = np.random.default_rng(0).standard_normal((2, 67, 67, 3)).astype(np.float32)
+  want = np.asarray(run.model.apply(run.variables, x, train=False))
+  [logits] = _session(out).run(["logits"], {"images": x})
+  assert_close(logits, want, rtol=RTOL)
+
+
 def test_a_layer_jax2onnx_cannot_convert_is_named(tmp_path):
   # NiN's Caffe-rounded average pooling (explicit pads, partial windows averaged over what
   # they cover) is one that jax2onnx's pooling refuses.
