@@ -7,14 +7,18 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 WORKDIR ?= runs/lenet5
+PORT ?= 6006
 
-.PHONY: install data train test test-fast torch lock clean
+.PHONY: install data train test test-fast torch tensorboard lock clean
 
 install: $(STAMP)
 
+# The lock is complete (every dependency pinned), so it installs as it is (--no-deps), with the
+# overrides it was made with (see lock).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+	  -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -38,16 +42,29 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow" --durations=10 tests
 
-# Optional: PyTorch and torchvision (pinned in pyproject.toml) for the parity tests and
-# reference benchmarks; pip takes them from local files where they lie on disk.
+# Optional: PyTorch and torchvision (pinned in pyproject.toml's torch extra) for the parity
+# tests and reference benchmarks; pip takes them from local files where they lie on disk.
+# Installed by name, not as '.[torch]', so that pip leaves the locked packages as they are
+# (resolving jaxcnn again would undo the lock's override).
+TORCH_PINS = $(shell $(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', \
+  'rb'))['project']['optional-dependencies']['torch']))")
 torch: $(STAMP)
-	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e '.[torch]'
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_PINS)
+
+# TensorBoard on a run's scalars (WORKDIR/tensorboard/), at http://localhost:$(PORT)/.
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir=$(WORKDIR)/tensorboard --port=$(PORT)
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
+# jax2onnx declares orbax-checkpoint<0.11.37, which only its examples use (its converter
+# imports no orbax): the lock overrides that declaration with jaxcnn's orbax-checkpoint.
+LOCK_OVERRIDES := orbax-checkpoint>=0.12
 lock:
 	test -x .lockenv/bin/uv || { $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q uv; }
+	echo '$(LOCK_OVERRIDES)' > .lockenv/overrides.txt
 	.lockenv/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 \
-	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header -o requirements.lock
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header \
+	  --overrides .lockenv/overrides.txt -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .lockenv

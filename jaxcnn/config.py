@@ -25,8 +25,9 @@ def base_config() -> ConfigDict:
   # formulations on CPU, XLA's own elsewhere), "native" (XLA's own) or "fast" (CPU's anywhere).
   c.conv_impl = "auto"
   c.aux_loss_weight = 0.3  # Weight of auxiliary classifiers' losses (GoogLeNet), if any.
-  # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.tools.convert import) whose weights
-  # start a new run; a classifier head of another class count is re-initialised.
+  # A workdir or WORKDIR/checkpoints/STEP (a run or a jaxcnn.tools.convert import), or
+  # torchvision:ARCH[.WEIGHTS] (torchvision's pretrained weights), whose weights start a new
+  # run; a classifier head of another class count is re-initialised.
   c.init_from = config_dict.placeholder(str)
   # The layers init_from copies (the others keep their fresh initialisation), comma-separated
   # top-level names, "NAME=SOURCE" for a layer named otherwise there, or "vgg_a": VGG Sec.

@@ -10,6 +10,11 @@ Any other difference means another architecture, and is an error. The optimizer 
 step and rng are those of a new run. ``config.init_from_layers`` copies only the layers it
 names, from layers of the same or (``NAME=SOURCE``) another name, and leaves the others as
 freshly initialised: VGG's deeper nets started from a trained A (``"vgg_a"``).
+
+``torchvision:ARCH[.WEIGHTS]`` (torchvision:resnet50.IMAGENET1K_V1) starts from torchvision's
+pretrained weights, converted as jaxcnn.tools.convert does (read from torch's hub cache or
+downloaded into it: jaxcnn.tools.convert.hub); the layers only training has (GoogLeNet's
+auxiliary heads), when the file lacks them, keep their fresh values.
 """
 
 import flax
@@ -29,25 +34,55 @@ def _layers(keys) -> str:
   return ", ".join(sorted({k.split("/", 1)[1].rsplit("/", 1)[0] for k in keys}))
 
 
-def initialize(state: TrainState, config, input_shape: tuple, source: str,
-               state_sharding) -> tuple[TrainState, str]:
-  """Copies ``source``'s variables into the fresh ``state``; returns it and a report."""
+def _checkpoint_source(source: str) -> tuple[dict, str]:
   try:
     run = loading.load_run(source)
   except UserError as e:
     raise UserError(f"config.init_from={source}: {e}") from e
-  src = {k: np.asarray(v) for k, v in _flat(jax.device_get(run.variables)).items()}
+  return jax.device_get(run.variables), f"{source} (step {run.step}, {run.config.model})"
+
+
+def _torchvision_source(source: str, config) -> tuple[dict, str]:
+  # The converters are a tool's; imported only when a run asks for torchvision weights.
+  from jaxcnn.tools import convert
+  from jaxcnn.tools.convert import hub
+  arch, _ = hub.parse(source)
+  try:
+    model = convert.jaxcnn_model(arch)
+  except UserError as e:
+    raise UserError(f"config.init_from={source}: {e}") from e
+  if config.model != model:
+    raise UserError(f"config.init_from={source}: torchvision's {arch} is jaxcnn's {model}, "
+                    f"not {config.model}; set --config.model={model}.")
+  arch, weights, state_dict, path = hub.load(source)
+  try:
+    variables = convert.torchvision_to_flax(arch, state_dict)
+  except ValueError as e:
+    raise UserError(f"config.init_from={source}: {path}: {e}") from e
+  return variables, f"{source} ({weights}, {path})"
+
+
+def initialize(state: TrainState, config, input_shape: tuple, source: str,
+               state_sharding) -> tuple[TrainState, str]:
+  """Copies ``source``'s variables into the fresh ``state``; returns it and a report."""
+  torchvision = source.startswith("torchvision:")
+  variables, where = (_torchvision_source(source, config) if torchvision
+                      else _checkpoint_source(source))
+  src = {k: np.asarray(v) for k, v in _flat(variables).items()}
   fresh = _flat(jax.device_get({"params": state.params, "batch_stats": state.batch_stats}))
   size = input_shape[0]
   head = loading.changing_leaves(config, size, classes=True)
   first = loading.changing_leaves(config, size, classes=False)
-  where = f"{source} (step {run.step}, {run.config.model})"
-  mapping, kept = layer_mapping(config.get("init_from_layers")), set()
+  mapping, unmapped = layer_mapping(config.get("init_from_layers")), set()
   if mapping is not None:
-    src, kept = select_layers(src, fresh, mapping, where)
+    src, unmapped = select_layers(src, fresh, mapping, where)
 
-  out, reinitialised, summed, problems = {}, [], [], []
+  out, reinitialised, summed, kept, problems = {}, [], [], [], []
   for k, value in fresh.items():
+    if k not in src and torchvision and "/aux" in k:  # A training-only head it lacks.
+      out[k] = value
+      kept.append(k)
+      continue
     if k not in src:
       problems.append(f"{k} {value.shape} is not in it")
       continue
@@ -81,15 +116,18 @@ def initialize(state: TrainState, config, input_shape: tuple, source: str,
         "params": jax.device_put(variables["params"], state_sharding.ema["params"]),
         "batch_stats": jax.device_put(variables.get("batch_stats", {}),
                                       state_sharding.ema["batch_stats"])})
-  copied = len(out) - len(reinitialised) - len(kept)
+  copied = len(out) - len(reinitialised) - len(kept) - len(unmapped)
   report = f"Initialised from {where}: copied {copied} of {len(out)} arrays"
-  if kept:
-    report += (f" (config.init_from_layers; {len(kept)} arrays of {_layers(kept)} keep their "
-               "fresh initialisation)")
+  if unmapped:
+    report += (f" (config.init_from_layers; {len(unmapped)} arrays of {_layers(unmapped)} keep "
+               "their fresh initialisation)")
   if reinitialised:
     shapes = ", ".join(f"{k.split('/', 1)[1]} {src[k].shape} -> {fresh[k].shape}"
                        for k in reinitialised)
     report += f"; re-initialised the classifier head ({shapes})"
+  if kept:
+    heads = ", ".join(sorted({k.split("/")[1] for k in kept}))
+    report += f"; kept the fresh {heads} (training-only heads the weights lack)"
   if summed:
     report += f"; summed {_layers(summed)} over its RGB input channels for grayscale input"
   return state, report + "."

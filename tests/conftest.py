@@ -57,6 +57,8 @@ SLOW = (
     "tests/test_steps.py::test_batchnorm_statistics_are_per_micro_batch",
     "tests/test_steps.py::test_moving_average_follows_the_parameters",
     "tests/test_steps.py::test_float16_overflow_skips_the_step_and_lowers_the_scale",
+    "tests/test_export_onnx.py", "tests/test_tensorboard.py",
+    "tests/models/test_list.py::test_every_registered_model_is_listed_with_its_count",
 )
 
 

@@ -39,9 +39,20 @@ def test_lenet5_rows_match_the_papers_connections():
 
 
 def test_cli_prints_the_table(capsys):
-  assert summary.main(["nin", "--num-classes", "10", "--input-size", "32"]) == 0
-  out = capsys.readouterr().out
-  assert "966,986 parameters" in out and "cccp6" in out
+  assert summary.main(["nin", "--num_classes=10", "--input_size", "32"]) == 0
+  captured = capsys.readouterr()
+  assert "966,986 parameters" in captured.out and "cccp6" in captured.out
+  assert captured.err == ""
+
+
+def test_cli_takes_the_old_hyphenated_flags_with_a_warning(capsys):
+  assert summary.main(["nin", "--num-classes", "100", "--input-size=32"]) == 0
+  captured = capsys.readouterr()
+  # 100 classes: the last 1x1 conv has 192 * 100 + 100 parameters, not 192 * 10 + 10.
+  assert f"{966_986 + 90 * 193:,} parameters" in captured.out
+  assert "nin, input 32x32x3" in captured.out
+  for old, new in (("--num-classes", "--num_classes"), ("--input-size", "--input_size")):
+    assert f"warning: {old} is deprecated" in captured.err and f"use {new}." in captured.err
 
 
 def test_cli_unknown_model(capsys):

@@ -38,6 +38,11 @@ def create(name: str, conv_impl: str | None = None, **overrides):
   return MODELS[name](**overrides)
 
 
+def input_channels(name: str) -> int:
+  """Channels of a model's default input: 1 for LeNet-5 (digits), 3 (RGB) for the others."""
+  return 1 if name.startswith("lenet") else 3
+
+
 def config_kwargs(config, num_classes: int, input_shape: tuple) -> dict:
   """The arguments of ``create`` for the model ``config`` describes, with ``num_classes``
   outputs and (H, W, C) inputs: what ``from_config`` builds with, and checkpoints record."""

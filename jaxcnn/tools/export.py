@@ -1,7 +1,8 @@
-"""A trained network as a TensorFlow SavedModel, for serving without JAX (TF Serving, TFLite
-converters, tf.saved_model.load).
+"""A trained network as a TensorFlow SavedModel (the default) or an ONNX model, for serving
+without JAX (TF Serving, TFLite converters, tf.saved_model.load; onnxruntime).
 
   python -m jaxcnn.tools.export --workdir=runs/lenet5 --out=exported/lenet5
+  python -m jaxcnn.tools.export --workdir=runs/lenet5 --out=lenet5.onnx --format=onnx
 
 The ``serving_default`` signature takes ``images``: uint8 [batch, H, W, C] in the layout of
 the dataset's images (for Fashion-MNIST [batch, 28, 28, 1], white object on black), any
@@ -15,7 +16,8 @@ classes and describes the input.
 
 The function is jax2tf's native serialisation: the StableHLO that JAX compiles, embedded in
 the SavedModel for the chosen platforms (--platforms=cpu,cuda); the weights are TF variables,
-so the file stays small enough for large networks.
+so the file stays small enough for large networks. The ONNX form (jaxcnn.tools.export_onnx)
+has the same input and outputs.
 """
 
 import argparse
@@ -27,10 +29,8 @@ from absl import logging
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter.
 import jax
-from jax.experimental import jax2tf
 import jax.numpy as jnp
 import numpy as np
-import tensorflow as tf
 
 from jaxcnn import loading
 from jaxcnn.errors import UserError
@@ -62,12 +62,14 @@ def eval_preprocess(data_config):
   return preprocess
 
 
-def serving_function(run: loading.Run, preprocessed: bool = False):
-  """f(variables, images) -> {"probabilities", "logits"}: what is exported."""
+def serving_function(run: loading.Run, preprocessed: bool = False, model=None):
+  """f(variables, images) -> {"probabilities", "logits"}: what is exported (by ``model``,
+  default the run's)."""
   preprocess = (lambda x: x) if preprocessed else eval_preprocess(run.config.data)
+  model = model or run.model
 
   def serve(variables, images):
-    logits = run.model.apply(variables, preprocess(images), train=False).astype(jnp.float32)
+    logits = model.apply(variables, preprocess(images), train=False).astype(jnp.float32)
     return {"probabilities": jax.nn.softmax(logits), "logits": logits}
 
   return serve
@@ -75,6 +77,8 @@ def serving_function(run: loading.Run, preprocessed: bool = False):
 
 def export(run: loading.Run, out: str, platforms=("cpu",), preprocessed: bool = False) -> dict:
   """Writes ``run`` as a SavedModel in ``out``; returns the description it writes beside it."""
+  from jax.experimental import jax2tf
+  import tensorflow as tf
   if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
     raise UserError(f"{out} exists and is not an empty folder; choose a new --out.")
   h, w, c = run.input_shape if preprocessed else run.image_shape
@@ -99,12 +103,21 @@ def export(run: loading.Run, out: str, platforms=("cpu",), preprocessed: bool = 
 
   module.serve = serve
   tf.saved_model.save(module, out, signatures={"serving_default": serve})
+  description = describe(run, preprocessed, platforms=list(platforms))
+  os.makedirs(os.path.join(out, "assets.extra"), exist_ok=True)
+  with open(os.path.join(out, "assets.extra", "jaxcnn.json"), "w") as f:
+    json.dump(description, f, indent=2)
+  return description
+
+
+def describe(run: loading.Run, preprocessed: bool, **fields) -> dict:
+  """What an export holds: the network, its input and preprocessing, outputs and classes."""
   config = run.config
-  description = {
-      "model": config.model, "workdir": run.workdir, "step": run.step,
-      "platforms": list(platforms),
-      "input": {"name": "images", "dtype": dtype.name, "shape": [None, h, w, c],
-                "preprocessed": preprocessed},
+  h, w, c = run.input_shape if preprocessed else run.image_shape
+  return {
+      "model": config.model, "workdir": run.workdir, "step": run.step, **fields,
+      "input": {"name": "images", "dtype": "float32" if preprocessed else "uint8",
+                "shape": [None, h, w, c], "preprocessed": preprocessed},
       # Done inside unless "preprocessed": pixels / 255, data.resize (shorter side), centre
       # crop or zero pad to image_size, (x - mean) / std.
       "preprocessing": {"scale": 1 / 255, "resize": config.data.resize,
@@ -114,21 +127,23 @@ def export(run: loading.Run, out: str, platforms=("cpu",), preprocessed: bool = 
       "outputs": ["probabilities", "logits"],
       "class_names": list(run.class_names),
   }
-  os.makedirs(os.path.join(out, "assets.extra"), exist_ok=True)
-  with open(os.path.join(out, "assets.extra", "jaxcnn.json"), "w") as f:
-    json.dump(description, f, indent=2)
-  return description
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m jaxcnn.tools.export",
-                                   description="A run's network as a TensorFlow SavedModel.")
+                                   description="A run's network as a TensorFlow SavedModel or "
+                                   "an ONNX model.")
   parser.add_argument("--workdir", required=True,
                       help="Workdir of a run (or WORKDIR/checkpoints/STEP).")
-  parser.add_argument("--out", required=True, help="New folder for the SavedModel.")
+  parser.add_argument("--out", required=True,
+                      help="New folder for the SavedModel, or new file for the ONNX model.")
+  parser.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                      help="savedmodel: a TensorFlow SavedModel (jax2tf); onnx: an ONNX model "
+                      "(jax2onnx).")
   parser.add_argument("--step", type=int, help="Checkpoint step (default: the latest).")
   parser.add_argument("--platforms", default="cpu,cuda",
-                      help="Comma-separated platforms to serve on: cpu, cuda, rocm, tpu.")
+                      help="SavedModel: comma-separated platforms to serve on: cpu, cuda, rocm, "
+                      "tpu.")
   parser.add_argument("--input", choices=("images", "preprocessed"), default="images",
                       help="images: uint8 images, preprocessed inside; preprocessed: float32 "
                       "network inputs.")
@@ -136,16 +151,24 @@ def main(argv=None):
   logging.set_verbosity(logging.WARNING)
   try:
     run = loading.load_run(args.workdir, args.step)
-    description = export(run, args.out, [p.strip() for p in args.platforms.split(",")],
-                         preprocessed=args.input == "preprocessed")
+    preprocessed = args.input == "preprocessed"
+    if args.format == "onnx":
+      from jaxcnn.tools import export_onnx
+      description = export_onnx.export(run, args.out, preprocessed=preprocessed)
+    else:
+      description = export(run, args.out, [p.strip() for p in args.platforms.split(",")],
+                           preprocessed=preprocessed)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
   shape = ", ".join("batch" if d is None else str(d) for d in description["input"]["shape"])
-  print(f"Wrote {run.config.model} (step {run.step}, {run.num_classes} classes) to {args.out}: "
-        f"serving_default(images: {description['input']['dtype']}[{shape}]) -> "
-        f"probabilities, logits [batch, {run.num_classes}], for "
-        f"{', '.join(description['platforms'])}.")
+  signature = (f"(images: {description['input']['dtype']}[{shape}]) -> probabilities, logits "
+               f"[batch, {run.num_classes}]")
+  where = f"Wrote {run.config.model} (step {run.step}, {run.num_classes} classes) to {args.out}"
+  if args.format == "onnx":
+    print(f"{where}: ONNX (opset {description['opset']}) graph{signature}, for onnxruntime.")
+  else:
+    print(f"{where}: serving_default{signature}, for {', '.join(description['platforms'])}.")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Per-layer output shapes, parameters and multiply-adds of a model.
 
-  python -m jaxcnn.tools.summary vgg16 [--input-size 224] [--depth 1] [--train]
+  python -m jaxcnn.tools.summary vgg16 [--input_size=224] [--depth=1] [--train]
 
 Multiply-adds are counted as the papers count them: for every convolution, output
 positions x kernel area x input maps per group x output maps (padding included);
@@ -21,6 +21,10 @@ import numpy as np
 import flax.linen as nn
 
 from jaxcnn import models
+from jaxcnn import tools
+
+# Hyphenated spellings of earlier releases, accepted with a deprecation message until the next.
+RENAMED = {"--input-size": "--input_size", "--num-classes": "--num_classes"}
 
 
 @dataclasses.dataclass
@@ -106,14 +110,15 @@ def format_table(rows: list[Row], depth: int) -> str:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="python -m jaxcnn.tools.summary", description=__doc__.split("\n")[0])
   parser.add_argument("model", help="registered model name, e.g. vgg16")
-  parser.add_argument("--input-size", type=int, default=None,
+  parser.add_argument("--input_size", type=int, default=None,
                       help="square input size (default: the model's input_size)")
   parser.add_argument("--channels", type=int, default=None, help="input channels (default 3; 1 for LeNet)")
-  parser.add_argument("--num-classes", type=int, default=None)
+  parser.add_argument("--num_classes", type=int, default=None,
+                      help="classes (default: the model's num_classes)")
   parser.add_argument("--depth", type=int, default=1, help="module nesting depth to list")
   parser.add_argument("--train", action="store_true",
                       help="count the training-mode network (auxiliary heads included)")
-  args = parser.parse_args(argv)
+  args = parser.parse_args(tools.respell(sys.argv[1:] if argv is None else list(argv), RENAMED))
   if args.model not in models.MODELS:
     print(f"error: unknown model {args.model!r}. Valid names: {', '.join(sorted(models.MODELS))}.",
           file=sys.stderr)
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
   overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
   model = models.create(args.model, **overrides)
   size = args.input_size or model.input_size
-  channels = args.channels or (1 if args.model.startswith("lenet") else 3)
+  channels = args.channels or models.input_channels(args.model)
   try:
     rows = summarize(model, (1, size, size, channels), train=args.train)
   except ValueError as e:

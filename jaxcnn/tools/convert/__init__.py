@@ -9,6 +9,7 @@ config and workdir) restores. Reading a .pth file needs torch (the optional extr
 """
 
 import importlib
+import os
 from typing import Mapping
 
 import numpy as np
@@ -28,6 +29,18 @@ def jaxcnn_model(arch: str) -> str:
   """The registered jaxcnn model name that a torchvision architecture converts to."""
   _check(arch)
   return ARCHS[arch][1]
+
+
+def default_config(arch: str):
+  """The config of a converted ``arch`` without --config: configs/ARCH.py (vgg16_bn: vgg16.py)
+  of the clone jaxcnn runs from."""
+  from jaxcnn import config as config_lib
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__)))))
+  path = os.path.join(root, "configs", f"{arch.removesuffix('_bn')}.py")
+  if not os.path.exists(path):
+    raise UserError(f"No config for {arch} at {path}; pass --config=configs/NAME.py.")
+  return config_lib.load_file(path)
 
 
 def _check(arch):

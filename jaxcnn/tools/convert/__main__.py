@@ -1,6 +1,14 @@
-"""python -m jaxcnn.tools.convert: a torchvision .pth file -> an Orbax checkpoint in a workdir."""
+"""python -m jaxcnn.tools.convert: torchvision weights -> an Orbax checkpoint in a workdir.
 
-import os
+  python -m jaxcnn.tools.convert --arch=resnet50 --weights=IMAGENET1K_V1 --workdir=DIR
+  python -m jaxcnn.tools.convert --arch=resnet50 --pth=FILE --config=CONFIG --workdir=DIR
+
+``--weights`` names torchvision's pretrained weights, read from torch's hub cache or
+downloaded there (jaxcnn.tools.convert.hub); ``--pth`` reads a state_dict file. Without
+``--config`` the checkpoint carries the architecture's config of this clone, configs/ARCH.py
+(without _bn).
+"""
+
 import sys
 
 from absl import app
@@ -12,30 +20,22 @@ from ml_collections import config_flags
 
 from jaxcnn import checkpoint
 from jaxcnn.tools import convert
+from jaxcnn.tools.convert import hub
 from jaxcnn import train
 from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config the checkpoint belongs to (its model is set from --arch).",
-    lock_config=True)
+    "config", None, "Experiment config the checkpoint belongs to (its model is set from "
+    "--arch; default: configs/ARCH.py).", lock_config=True)
 _ARCH = flags.DEFINE_enum("arch", None, list(convert.ARCHS), "torchvision architecture.")
 _PTH = flags.DEFINE_string("pth", None, "torchvision state_dict file (.pth).")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", None, "torchvision weights of --arch by name (IMAGENET1K_V1, DEFAULT), from "
+    "torch's hub cache or downloaded into it.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir to write checkpoints/0 into.")
-flags.mark_flags_as_required(["config", "arch", "pth", "workdir"])
-
-
-def load_pth(path: str) -> dict:
-  try:
-    import torch
-  except ImportError as e:
-    raise UserError("Reading .pth files needs torch: pip install -e '.[torch]'.") from e
-  if not os.path.exists(path):
-    raise UserError(f"No such file: {path}.")
-  state = torch.load(path, map_location="cpu", weights_only=True)
-  if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-    state = state["state_dict"]
-  return {k: v.numpy() for k, v in state.items()}
+flags.mark_flags_as_required(["arch", "workdir"])
+flags.mark_flags_as_mutual_exclusive(["pth", "weights"], required=True)
 
 
 def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> int:
@@ -109,13 +109,19 @@ def main(argv):
   del argv
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  arch, what = _ARCH.value, ""
   try:
-    num_classes = convert_to_checkpoint(_CONFIG.value, _ARCH.value, load_pth(_PTH.value),
-                                        _WORKDIR.value)
+    if _WEIGHTS.value:
+      _, name, state_dict, path = hub.load(f"{arch}.{_WEIGHTS.value}")
+      what = f"{name} from {path}, "
+    else:
+      state_dict = hub.load_pth(_PTH.value)
+    config = _CONFIG.value if _CONFIG.value is not None else convert.default_config(arch)
+    num_classes = convert_to_checkpoint(config, arch, state_dict, _WORKDIR.value)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
-  print(f"Wrote {_ARCH.value} ({num_classes} classes) as checkpoint 0 of {_WORKDIR.value}; "
+  print(f"Wrote {arch} ({what}{num_classes} classes) as checkpoint 0 of {_WORKDIR.value}; "
         f"evaluate with python -m jaxcnn.main --mode=eval --workdir={_WORKDIR.value} "
         f"--config=... --config.model={convert.jaxcnn_model(_ARCH.value)}")
 
