@@ -80,6 +80,10 @@ def test_varying_sizes_are_streamed_and_only_what_is_asked_is_decoded(stream_dir
   batches = pipeline.TrainBatches(train_src, 8, seed=0, preprocess=prep, workers=2)
   assert batches[5]["image"].shape == (8, 24, 24, 3)
   assert train_src._rows.decoded == 2 + 8
+  # A process reads its share alone.
+  share = pipeline.TrainBatches(train_src, 8, seed=0, preprocess=prep, workers=2,
+                                process_index=1, process_count=2)
+  assert share[5]["image"].shape == (4, 24, 24, 3) and train_src._rows.decoded == 2 + 8 + 4
   with pytest.raises(UserError, match="vary in size"):
     sources.load(DATASET, ("validation",), stream_dir, in_memory="true")
 
@@ -99,6 +103,10 @@ def test_fashion_mnist_stays_in_memory_unless_too_big_or_asked(data_dir, monkeyp
   (image, label), = streamed.read([17])
   np.testing.assert_array_equal(image, memory.images[17])
   assert label == memory.labels[17]
+  # Raw pixels (a Tensor feature) through tf.data, unpreprocessed, as they are in memory.
+  first = next(pipeline.eval_batches(streamed, 8, workers=2))
+  np.testing.assert_array_equal(first["image"], memory.images[:8])
+  np.testing.assert_array_equal(first["label"], memory.labels[:8])
   # 300 x 784 bytes decoded = 235,200: above the limit, "auto" streams.
   monkeypatch.setattr(sources, "IN_MEMORY_LIMIT_BYTES", 235_199)
   assert isinstance(sources.load("fashion_mnist", ("test",), data_dir).splits["test"],
@@ -165,6 +173,21 @@ def test_streamed_evaluation_visits_every_example_once_and_masks_padding(stream_
   # 12 examples in two batches of 8: each once, in order, and the 4 padding rows masked.
   np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
   assert sum(map(len, got)) == 12
+
+
+def test_streamed_data_faults_are_user_errors(stream_dir):
+  source = sources.load(DATASET, ("train",), stream_dir).splits["train"]
+  # The tiny images' sides are 20-60: some are smaller than a 50x50 crop.
+  data = _data(stream_dir, resize=0, image_size=50, pca_noise=0.0)
+  batches = pipeline.TrainBatches(source, 8, seed=0, workers=2,
+                                  preprocess=pipeline.make_preprocess(data, train=True))
+  with pytest.raises(UserError, match=r"^The random crop needs images of at least 50x50 "
+                                      r"pixels .* lower data.image_size\.$"):
+    batches[0]
+  data.update(image_size=0, train_crop="none")
+  whole = pipeline.make_preprocess(data, train=False)
+  with pytest.raises(UserError, match="images vary in size. Set data.image_size"):
+    next(pipeline.eval_batches(source, 8, preprocess=whole))
 
 
 def test_colour_pca_of_a_streamed_split_is_a_cached_sample(stream_dir, tmp_path):

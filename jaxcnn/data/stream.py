@@ -21,6 +21,7 @@ two interleaved) tf.data was the faster at every worker count tried.
 """
 
 import atexit
+import re
 from collections.abc import Callable, Iterator
 import weakref
 
@@ -108,16 +109,24 @@ def _numpy_batches(ds):
 
 
 def describe(e: "tf.errors.OpError") -> str:
-  message = " ".join(e.message.split())
+  """One paragraph for the data fault behind a tf.data error."""
+  message = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name:)?", "", e.message)
+  message = " ".join(message.split())
   if transforms_tf.CHECK in message:
-    text = message.split(transforms_tf.CHECK, 1)[1]
-    return text[0].upper() + text[1:].split(" Condition x >= y")[0].split(" [")[0]
-  if "Cannot batch tensors with different shapes" in message:
+    text = message.split(transforms_tf.CHECK, 1)[1].split("]")[0]
+    return text[0].upper() + text[1:]
+  if "Cannot add tensor to the batch" in message or "Cannot batch tensors" in message:
     return ("Preprocessed images of different shapes cannot share a batch: the dataset's "
             "images vary in size. Set data.image_size (the crop side) and, for 10-crop or "
             "dense evaluation, data.resize or eval_scales.")
   return (f"Reading or decoding a streamed example failed ({message[:300]}). The dataset's "
-          "files may be damaged: prepare it again, or replace the image named.")
+          "files may be damaged: prepare it again, or replace the damaged image.")
+
+
+def _whole(image) -> dict:
+  """The image as stored, without preprocessing."""
+  shape = image.shape()
+  return {"image": image.window(0, 0, shape[0], shape[1])}
 
 
 def train_batches(batches, start: int, stop: int | None = None,
@@ -134,7 +143,7 @@ def train_batches(batches, start: int, stop: int | None = None,
 
   def prepare(step, position, image, label):
     key = transforms_tf.example_key(b.seed, step, position)
-    out = b.preprocess.tf_example(image, key) if b.preprocess is not None else {}
+    out = b.preprocess.tf_example(image, key) if b.preprocess is not None else _whole(image)
     return {**out, "label": label}
 
   groups = steps.map(tf.autograph.experimental.do_not_convert(group))
@@ -154,7 +163,7 @@ def index_batches(source, index_groups: list[np.ndarray], preprocess, *, workers
           lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
 
   def prepare(step, position, image, label):
-    out = preprocess.tf_example(image) if preprocess is not None else {}
+    out = preprocess.tf_example(image) if preprocess is not None else _whole(image)
     return {**out, "label": label}
 
   return numpy_batches(dataset(source, groups, size, prepare, workers=workers,
