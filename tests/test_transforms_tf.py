@@ -185,6 +185,13 @@ def test_draws_cover_the_papers_ranges():
   assert ratio.min() >= 3 / 4 * 0.93 and ratio.max() <= 4 / 3 / 0.93
 
 
+def test_inception_box_falls_back_to_a_centred_box_when_nothing_fits():
+  # augment's case: in a 100x4 strip no box of 8% of the area and ratio in [3/4, 4/3] fits.
+  for i in range(5):
+    key = transforms_tf.example_key(0, tf.constant(0, tf.int64), tf.constant(i, tf.int64))
+    np.testing.assert_array_equal(transforms_tf.inception_box(100, 4, key), [47, 0, 5, 4])
+
+
 def test_keys_are_a_function_of_seed_step_and_position():
   key = transforms_tf.example_key
   one = key(1, tf.constant(5, tf.int64), tf.constant(9, tf.int64)).numpy()

@@ -124,8 +124,9 @@ def inception_box(h, w, key, area=(0.08, 1.0), ratio=(3 / 4, 4 / 3), attempts: i
   fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
   first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
   dh, dw = bh[first], bw[first]
-  y = _uniform_int(_key(key, 2), 0, h - dh)
-  x = _uniform_int(_key(key, 3), 0, w - dw)
+  # (Drawn whether or not a box fits, so kept in range when none does.)
+  y = _uniform_int(_key(key, 2), 0, tf.maximum(h - dh, 0))
+  x = _uniform_int(_key(key, 3), 0, tf.maximum(w - dw, 0))
   # No draw fits: the largest centred box whose aspect ratio is within ``ratio``.
   image_aspect = w64 / h64
   fh = tf.where(image_aspect < ratio[0], tf.cast(tf.round(w64 / ratio[0]), tf.int32), h)
@@ -159,10 +160,12 @@ def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
     sh, sw = h, w
   out = {"scaled": tf.stack([sh, sw])}
   if crop in ("random", "scale_jitter"):
+    # The draws below read sh and sw only after the check, whose message is the clearer one.
     with tf.control_dependencies([_check_fits(sh, sw, size, {
         "random": "random crop", "scale_jitter": "scale jitter"}[crop])]):
-      top = _uniform_int(_key(key, 1), 0, sh - size)
-    window = [top, _uniform_int(_key(key, 2), 0, sw - size), size, size]
+      sh, sw = tf.identity(sh), tf.identity(sw)
+    window = [_uniform_int(_key(key, 1), 0, sh - size), _uniform_int(_key(key, 2), 0, sw - size),
+              size, size]
   elif crop == "inception":
     window = tf.unstack(inception_box(sh, sw, _key(key, 3)))
   elif spec.crop and size:
