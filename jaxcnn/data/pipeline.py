@@ -12,7 +12,8 @@ In-memory sources are gathered and preprocessed a batch at a time, in numpy. Str
 its own size) go through tf.data (``stream``): each example is decoded and preprocessed in
 TensorFlow (``transforms_tf``, the same transforms as ``augment``) in parallel over the cores,
 example i of global batch k drawing its augmentation from (seed, k, i), so a process's share
-is the same whichever process computes it. ``make_preprocess`` returns both forms.
+is the same whichever process computes it (why tf.data rather than grain: ``stream``).
+``make_preprocess`` returns both forms.
 """
 
 import dataclasses

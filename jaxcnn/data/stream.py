@@ -17,7 +17,8 @@ examples would still be decoded whole by PIL and resampled by numpy, one process
 each holding its own memory; tf.data runs the whole per-example graph in C++ threads of one
 process, where TF's decoder crops JPEGs as it decodes them. Measured side by side on the
 generated JPEGs (``builders.RandomImages`` jpeg400, ResNet's and GoogLeNet's transforms, the
-two interleaved) tf.data was the faster at every worker count tried.
+two taking turns in each round on a shared machine), tf.data was the faster at every worker
+count tried.
 """
 
 import atexit
@@ -31,8 +32,12 @@ import tensorflow as tf
 from jaxcnn.data import transforms_tf
 from jaxcnn.errors import UserError
 
-# The input pipeline runs on the host; accelerators belong to JAX.
-tf.config.set_visible_devices([], "GPU")
+# The input pipeline runs on the host; accelerators belong to JAX (unless TF was already
+# using them, which it may keep doing).
+try:
+  tf.config.set_visible_devices([], "GPU")
+except RuntimeError:
+  pass
 
 Batch = dict[str, np.ndarray]
 
