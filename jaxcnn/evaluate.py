@@ -281,12 +281,8 @@ def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> P
       raise UserError(f"eval_scales={scales} has scales below data.image_size="
                       f"{data.image_size}: the fully-convolutional network needs whole images "
                       "of at least its training crop.")
-    per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=q)
-                 for q in scales]
-
-    def preprocess(batch):
-      views = [p(batch) for p in per_scale]
-      return {"image": tuple(v["image"] for v in views), "label": views[0]["label"]}
+    preprocess = pipeline.MultiScale(tuple(
+        pipeline.make_preprocess(data, train=False, crop=False, resize=q) for q in scales))
 
     def dense_probabilities_of(variables, images_per_scale):
       return dense_probabilities(lambda x: dense.apply(variables, x, train=False),

@@ -4,6 +4,7 @@ on RandomImages/tiny (40 train / 12 validation PNG images, sides 20-60)."""
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -26,6 +27,7 @@ from jaxcnn.data import sources
 from jaxcnn.errors import UserError
 from tests.tolerance import assert_close, differ
 
+ROOT = os.path.join(os.path.dirname(__file__), "..")
 DATASET = "random_images/tiny"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = builders.RandomImages.BUILDER_CONFIGS[0]
@@ -83,6 +85,10 @@ def test_varying_sizes_are_streamed_and_only_what_is_asked_is_decoded(stream_dir
   batches = pipeline.TrainBatches(train_src, 8, seed=0, preprocess=prep, workers=2)
   assert batches[5]["image"].shape == (8, 24, 24, 3)
   assert train_src._rows.decoded == 2 + 8
+  # A process reads its share alone.
+  share = pipeline.TrainBatches(train_src, 8, seed=0, preprocess=prep, workers=2,
+                                process_index=1, process_count=2)
+  assert share[5]["image"].shape == (4, 24, 24, 3) and train_src._rows.decoded == 2 + 8 + 4
   with pytest.raises(UserError, match="vary in size"):
     sources.load(DATASET, ("validation",), stream_dir, in_memory="true")
 
@@ -102,6 +108,10 @@ def test_fashion_mnist_stays_in_memory_unless_too_big_or_asked(data_dir, monkeyp
   (image, label), = streamed.read([17])
   np.testing.assert_array_equal(image, memory.images[17])
   assert label == memory.labels[17]
+  # Raw pixels (a Tensor feature) through tf.data, unpreprocessed, as they are in memory.
+  first = next(pipeline.eval_batches(streamed, 8, workers=2))
+  np.testing.assert_array_equal(first["image"], memory.images[:8])
+  np.testing.assert_array_equal(first["label"], memory.labels[:8])
   # 300 x 784 bytes decoded = 235,200: above the limit, "auto" streams.
   monkeypatch.setattr(sources, "IN_MEMORY_LIMIT_BYTES", 235_199)
   assert isinstance(sources.load("fashion_mnist", ("test",), data_dir).splits["test"],
@@ -131,6 +141,58 @@ def test_streamed_train_batches_are_fixed_size_deterministic_and_process_invaria
     np.testing.assert_array_equal(np.concatenate([h[step]["label"] for h in halves]),
                                   batch["label"])
   assert differ(one[0]["image"], one[1]["image"])
+
+
+def test_streamed_batches_do_not_depend_on_the_workers_and_resume_bitwise(stream_dir):
+  source = sources.load(DATASET, ("train",), stream_dir).splits["train"]
+  data = _data(stream_dir, train_crop="scale_jitter", scale_jitter=(24, 40))
+  colour_pca = pipeline.colour_pca_sampled(source, data, None, sample=16, workers=2)
+  prep = pipeline.make_preprocess(data, train=True, colour_pca=colour_pca)
+  one = pipeline.TrainBatches(source, 8, seed=5, preprocess=prep, workers=1)
+  # Another process (a run restarted at step 4) with three workers and prefetching.
+  resumed = pipeline.TrainBatches(source, 8, seed=5, preprocess=prep, workers=3).iterate(4)
+  for k in (4, 5, 6):  # Step 5 straddles the end of the first epoch (40 = 5 batches).
+    batch = next(resumed)
+    np.testing.assert_array_equal(batch["image"], one[k]["image"])
+    np.testing.assert_array_equal(batch["label"], one[k]["label"])
+  resumed.close()
+
+
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_streamed_evaluation_visits_every_example_once_and_masks_padding(stream_dir,
+                                                                         process_count):
+  source = sources.load(DATASET, ("validation",), stream_dir).splits["validation"]
+  labels = np.array([label for _, label in source.read(range(len(source)))])
+  prep = pipeline.make_preprocess(_data(stream_dir), train=False)
+  got, want = [], []
+  for p in range(process_count):
+    for k, batch in enumerate(pipeline.eval_batches(source, 8, process_index=p,
+                                                    process_count=process_count,
+                                                    preprocess=prep, workers=2)):
+      size = 8 // process_count
+      assert batch["image"].shape == (size, 24, 24, 3) and batch["mask"].shape == (size,)
+      positions = k * 8 + p * size + np.arange(size)
+      np.testing.assert_array_equal(batch["mask"], positions < 12)
+      got.append(batch["label"][batch["mask"] == 1])
+      want.append(labels[positions[positions < 12]])
+  # 12 examples in two batches of 8: each once, in order, and the 4 padding rows masked.
+  np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
+  assert sum(map(len, got)) == 12
+
+
+def test_streamed_data_faults_are_user_errors(stream_dir):
+  source = sources.load(DATASET, ("train",), stream_dir).splits["train"]
+  # The tiny images' sides are 20-60: some are smaller than a 50x50 crop.
+  data = _data(stream_dir, resize=0, image_size=50, pca_noise=0.0)
+  batches = pipeline.TrainBatches(source, 8, seed=0, workers=2,
+                                  preprocess=pipeline.make_preprocess(data, train=True))
+  with pytest.raises(UserError, match=r"^The random crop needs images of at least 50x50 "
+                                      r"pixels .* lower data.image_size\.$"):
+    batches[0]
+  data.update(image_size=0, train_crop="none")
+  whole = pipeline.make_preprocess(data, train=False)
+  with pytest.raises(UserError, match="images vary in size. Set data.image_size"):
+    next(pipeline.eval_batches(source, 8, preprocess=whole))
 
 
 def test_colour_pca_of_a_streamed_split_is_a_cached_sample(stream_dir, tmp_path):
@@ -244,11 +306,31 @@ def test_a_converted_checkpoint_evaluates_from_the_command_line_on_random_images
 
 
 def test_bench_input_reports_the_streaming_rates(stream_dir, capsys):
-  bench_input.main(["--config", "configs/resnet18.py", "--dataset", DATASET, "--data_dir",
-                    stream_dir, "--workers", "1", "2", "--batch", "8", "--batches", "2",
-                    "--rounds", "1", "--json"])
+  bench_input.main(["--config", "configs/resnet18.py", "configs/alexnet.py", "--dataset",
+                    DATASET, "--data_dir", stream_dir, "--workers", "1", "2", "--batch", "8",
+                    "--batches", "2", "--rounds", "1", "--json"])
   rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-  assert [(r["workers"], r["output"], r["batch"]) for r in rows] == \
-      [(1, "224x224x3", 8), (2, "224x224x3", 8)]
+  assert [(r["workers"], r["train_crop"], r["eval_protocol"], r["output"], r["batch"])
+          for r in rows] == [
+      (w, crop, "ten_crop", size, 8) for w in (1, 2)
+      for crop, size in (("scale_jitter", "224x224x3"), ("random", "227x227x3"))]
   assert all(r[k] > 0 for r in rows for k in ("decode_img_s", "decode_preprocess_img_s",
                                               "eval_img_s"))
+  # Decoding alone is measured once per worker count.
+  assert rows[0]["decode_img_s"] == rows[1]["decode_img_s"]
+
+
+def test_readme_bench_input_command_runs_in_a_fresh_process(tmp_path):
+  """The README's command, from a new interpreter (nothing imported before it), on a tiny
+  dataset it has to prepare itself."""
+  with open(os.path.join(ROOT, "README.md")) as f:
+    command = shlex.split(re.search(r"`(python -m jaxcnn\.tools\.bench_input[^`]*)`",
+                                    f.read()).group(1))
+  assert command[:3] == ["python", "-m", "jaxcnn.tools.bench_input"] and "--json" in command
+  args = ["--dataset", DATASET, "--data_dir", str(tmp_path), "--config", "configs/vgg16.py",
+          "--workers", "1", "--batch", "8", "--batches", "1", "--rounds", "1"]
+  done = subprocess.run([sys.executable] + command[1:] + args, cwd=ROOT, capture_output=True,
+                        text=True, timeout=600, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  row, = [json.loads(line) for line in done.stdout.splitlines()]
+  assert row["output"] == "224x224x3" and row["eval_protocol"] == "dense"

@@ -1,1 +1,1 @@
-"""Input pipelines: TFDS datasets, local builders, deterministic batching."""
+"""Input pipelines: TFDS datasets, image folders, local builders, deterministic batching."""

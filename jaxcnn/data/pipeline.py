@@ -7,14 +7,17 @@ process p gathers only its contiguous share [k*B + p*B/P, k*B + (p+1)*B/P). The
 batch at a step therefore depends on nothing but (seed, step), which makes
 resuming at step k exact and multi-host runs equal to single-host ones.
 
-In-memory sources are gathered and preprocessed a batch at a time. Streamed sources
-(``sources.StreamSource``: images decoded per example, possibly each of its own size) are
-read, decoded and preprocessed one example at a time, as a batch of one, by a pool of
-threads, then stacked; example i of global batch k draws its augmentation from
-(seed, k, i), so a process's share is the same whichever process computes it.
+In-memory sources are gathered and preprocessed a batch at a time, in numpy. Streamed sources
+(``sources.StreamSource``, ``folder.FileSource``: images decoded per example, possibly each of
+its own size) go through tf.data (``stream``): each example is decoded and preprocessed in
+TensorFlow (``transforms_tf``, the same transforms as ``augment``) in parallel over the cores,
+example i of global batch k drawing its augmentation from (seed, k, i), so a process's share
+is the same whichever process computes it (why tf.data rather than grain: ``stream``).
+``make_preprocess`` returns both forms.
 """
 
 import concurrent.futures
+import dataclasses
 import os
 import queue
 import threading
@@ -27,7 +30,6 @@ import numpy as np
 from jaxcnn import fileio
 from jaxcnn.data import augment
 from jaxcnn.data.sources import ArraySource, Source
-from jaxcnn.errors import UserError
 
 Batch = dict[str, np.ndarray]
 
@@ -97,6 +99,11 @@ class ExampleReader:
     self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _stream():
+  from jaxcnn.data import stream  # TensorFlow, only where a split is streamed.
+  return stream
+
+
 class TrainBatches:
   """Random-access view of the training stream: ``batches[k]`` is step k's local batch."""
 
@@ -109,15 +116,19 @@ class TrainBatches:
     self.seed = seed
     self.offset, self.local_batch = local_share(global_batch, process_index, process_count)
     self.preprocess = preprocess
+    self.workers = workers
     self._perms: dict[int, np.ndarray] = {}
-    self._reader = None if isinstance(source, ArraySource) else ExampleReader(source, workers)
+    self._lock = threading.Lock()  # tf.data's threads ask for indices too.
+    self._streamed = not isinstance(source, ArraySource)
 
   def _perm(self, epoch: int) -> np.ndarray:
-    if epoch not in self._perms:
-      if len(self._perms) > 2:
-        self._perms.pop(min(self._perms))
-      self._perms[epoch] = epoch_permutation(self.seed, epoch, len(self.source))
-    return self._perms[epoch]
+    with self._lock:
+      perm = self._perms.get(epoch)
+      if perm is None:
+        if len(self._perms) > 2:
+          self._perms.pop(min(self._perms))
+        perm = self._perms[epoch] = epoch_permutation(self.seed, epoch, len(self.source))
+      return perm
 
   def indices(self, step: int) -> np.ndarray:
     """Source indices of this process's share of global batch ``step``."""
@@ -131,9 +142,12 @@ class TrainBatches:
     return out
 
   def __getitem__(self, step: int) -> Batch:
-    if self._reader is not None:
-      return self._reader(self.indices(step),
-                          lambda example, i: self._preprocess_one(example, step, i))
+    if self._streamed:
+      batches = _stream().train_batches(self, step, step + 1, prefetch=0)
+      try:
+        return next(batches)
+      finally:
+        batches.close()
     batch = self.source[self.indices(step)]
     if self.preprocess is not None:
       # Augmentation randomness is a function of (seed, step, process share).
@@ -141,16 +155,11 @@ class TrainBatches:
       batch = self.preprocess(batch, rng)
     return batch
 
-  def _preprocess_one(self, example: Batch, step: int, position: int) -> Batch:
-    if self.preprocess is None:
-      return example
-    # Position in the global batch, not in this share: the same example gets the same crop
-    # whichever process reads it.
-    rng = np.random.default_rng([self.seed, step, self.offset + position, 2])
-    return self.preprocess(example, rng)
-
   def iterate(self, start_step: int, prefetch: int = 2) -> Iterator[Batch]:
-    """Yields batches start_step, start_step + 1, ..., prepared in a background thread."""
+    """Yields batches start_step, start_step + 1, ..., prepared ``prefetch`` ahead in
+    background threads."""
+    if self._streamed:
+      return _stream().train_batches(self, start_step, prefetch=prefetch)
     return _prefetch((self[k] for k in _count(start_step)), prefetch)
 
 
@@ -203,33 +212,23 @@ def eval_batches(source: Source, global_batch: int, *, process_index: int = 0,
                  workers: int = 0) -> Iterator[Batch]:
   """Every example once, in order; the last batch is padded and ``mask`` marks real rows.
 
-  A streamed source is decoded by ``workers`` threads, a batch ahead of the consumer.
+  A streamed source is decoded by ``workers`` threads (0: one per core), batches ahead of the
+  consumer.
   """
-  if isinstance(source, ArraySource):
-    yield from _eval_batches(source, global_batch, process_index, process_count, preprocess)
-    return
-  reader = ExampleReader(source, workers)
-  try:
-    yield from _prefetch(_eval_batches(source, global_batch, process_index, process_count,
-                                       preprocess, reader), 2)
-  finally:
-    reader.close()
-
-
-def _eval_batches(source, global_batch, process_index, process_count, preprocess, reader=None):
   n = len(source)
   offset, size = local_share(global_batch, process_index, process_count)
+  groups = []
   for k in range(num_eval_batches(n, global_batch)):
     positions = k * global_batch + offset + np.arange(size)
-    mask = positions < n
-    indices = np.where(mask, positions, 0)
-    if reader is not None:
-      batch = reader(indices, lambda example, _: example if preprocess is None
-                     else preprocess(example))
-    else:
-      batch = source[indices]
-      if preprocess is not None:
-        batch = preprocess(batch)
+    groups.append((np.where(positions < n, positions, 0), positions < n))
+  if isinstance(source, ArraySource):
+    batches = (source[indices] for indices, _ in groups)
+    if preprocess is not None:
+      batches = map(preprocess, batches)
+  else:
+    batches = _stream().index_batches(source, [indices for indices, _ in groups], preprocess,
+                                      workers=workers)
+  for batch, (_, mask) in zip(batches, groups):
     batch["mask"] = mask.astype(np.float32)
     yield batch
 
@@ -293,7 +292,7 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
     def eval_preprocess(batch):
       images = scaled_and_cropped(batch["image"], None)
       return {"image": (images - mean) / std, "label": batch["label"].astype(np.int32)}
-    return eval_preprocess
+    return Preprocess(eval_preprocess, _spec(data_config, False, crop, resize, square))
 
   def train_preprocess(batch, rng):
     images = scaled_and_cropped(batch["image"], rng)
@@ -308,7 +307,80 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
       images = augment.random_flip(images, rng)
     return {"image": images, "label": batch["label"].astype(np.int32)}
 
-  return train_preprocess
+  return Preprocess(train_preprocess, _spec(data_config, True, crop, resize, square),
+                    colour_pca)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """The static half of a preprocessing (``make_preprocess``'s arguments), for ``transforms_tf``."""
+  train: bool
+  size: int  # data.image_size; 0: none.
+  resize: int  # Shorter side before cropping; 0: none.
+  train_crop: str  # "none" in evaluation.
+  crop: bool  # Evaluation: cut the data.image_size centre (else the whole rescaled image).
+  square: bool  # Evaluation without crop: the central square of the rescaled image.
+  scale_jitter: tuple
+  padding: int  # CIFAR's pad-and-crop (train_crop="pad").
+  flip: bool
+  pca_std: float
+  mean: tuple
+  std: tuple
+
+
+def _spec(data_config, train: bool, crop: bool, resize: int, square: bool) -> Spec:
+  mean = tuple(float(v) for v in data_config.mean)
+  std = tuple(float(v) for v in data_config.std)
+  return Spec(train=train, size=int(data_config.image_size), resize=int(resize),
+              train_crop=data_config.train_crop if train else "none", crop=crop,
+              square=square, scale_jitter=tuple(int(v) for v in data_config.scale_jitter),
+              padding=int(data_config.random_crop_padding),
+              flip=bool(data_config.random_flip) and train,
+              pca_std=float(data_config.pca_noise) if train else 0.0, mean=mean, std=std)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+  """A preprocessing in its two forms: called on a numpy batch (in-memory sources: ``fn(batch,
+  rng)`` in training, ``fn(batch)`` in evaluation), and ``tf_example`` on one example of a
+  streamed source (``transforms_tf``: the same transform in TensorFlow)."""
+  fn: Callable
+  spec: Spec
+  colour_pca: tuple | None = None
+
+  def __call__(self, *args) -> Batch:
+    return self.fn(*args)
+
+  def tf_example(self, image, key=None) -> dict:
+    from jaxcnn.data import transforms_tf
+    return {"image": transforms_tf.apply(self.spec, image, key, self.colour_pca)}
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiScale:
+  """Several evaluation preprocessings of each image (dense evaluation's scales): ``image``
+  is the tuple of their images."""
+  parts: tuple
+
+  def __call__(self, batch) -> Batch:
+    views = [p(batch) for p in self.parts]
+    return {"image": tuple(v["image"] for v in views), "label": views[0]["label"]}
+
+  def tf_example(self, image, key=None) -> dict:
+    return {"image": tuple(p.tf_example(image)["image"] for p in self.parts)}
+
+
+class DecodeOnly:
+  """Decodes each image whole and keeps only its label (and, streamed, its shape): the cost
+  of reading and decoding alone (jaxcnn.tools.bench_input)."""
+
+  def __call__(self, batch, rng=None) -> Batch:
+    return {"label": batch["label"]}
+
+  def tf_example(self, image, key=None) -> dict:
+    import tensorflow as tf
+    shape = image.shape()
+    return {"shape": tf.shape(image.window(0, 0, shape[0], shape[1]))}
 
 
 def colour_pca_cached(images: np.ndarray, cache_path: str | None):
@@ -322,7 +394,7 @@ def colour_pca_cached(images: np.ndarray, cache_path: str | None):
 
 def colour_pca_sampled(source: Source, data_config, cache_path: str | None, *,
                        sample: int = 10_000, seed: int = 0, workers: int = 0, chunk: int = 256):
-  """``augment.colour_pca`` of a fixed, seeded sample of a streamed training split.
+  """``augment.colour_pca`` of a fixed, seeded sample of a (streamed) training split.
 
   The ``sample`` images are rescaled and cropped as for evaluation (so that images of any
   size count alike) and their pixels accumulated a chunk at a time: the split is never held
@@ -338,13 +410,13 @@ def colour_pca_sampled(source: Source, data_config, cache_path: str | None, *,
                          square=True)
 
   def compute():
-    reader = ExampleReader(source, workers)
-    try:
-      chunks = (reader(picked[start:start + chunk], lambda example, _: view(example))["image"]
-                for start in range(0, len(picked), chunk))
-      return augment.colour_pca_of_chunks(chunks)
-    finally:
-      reader.close()
+    groups = [picked[start:start + chunk] for start in range(0, len(picked), chunk)]
+    if isinstance(source, ArraySource):
+      chunks = (view(source[g])["image"] for g in groups)
+    else:
+      chunks = (b["image"] for b in _stream().index_batches(source, groups, view,
+                                                            workers=workers))
+    return augment.colour_pca_of_chunks(chunks)
 
   key = (n, len(picked), seed, data_config.resize, data_config.image_size)
   return _cached(cache_path, key, compute)

@@ -42,27 +42,56 @@ class ArraySource:
 
 
 class StreamSource:
-  """One split of a prepared TFDS dataset, read from its array_record files and decoded
-  example by example, only for the indices asked for.
+  """One split of a prepared TFDS dataset, left in its array_record files: records are read
+  only for the indices asked for, and decoded by the tf.data pipeline (``stream``), or here
+  by ``read``.
 
-  Reading is safe from several threads at once (the pipeline's workers share one source).
+  Reading is safe from several threads at once.
   """
 
   def __init__(self, builder, split: str):
-    self._rows = builder.as_data_source(split=split)
+    import tensorflow_datasets as tfds
+    self._rows = builder.as_data_source(
+        split=split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+    self._features = builder.info.features
     # (H, W, C) as stored; None for a side whose size varies from image to image.
     self.image_shape = tuple(builder.info.features["image"].shape)
+    # A JPEG or PNG (tfds.features.Image), else raw pixels (tfds.features.Tensor).
+    self.encoded = isinstance(builder.info.features["image"], tfds.features.Image)
 
   def __len__(self) -> int:
     return len(self._rows)
 
   def read(self, indices) -> list[tuple[np.ndarray, int]]:
-    """(image [H, W, C] uint8, label) of each index, decoded now."""
+    """(image [H, W, C] uint8, label) of each index, decoded now (by TFDS, in numpy)."""
     rows = self._rows.__getitems__([int(i) for i in indices])
-    return [(np.asarray(r["image"]), int(r["label"])) for r in rows]
+    decoded = [self._features.deserialize_example_np(r) for r in rows]
+    return [(np.asarray(r["image"]), int(r["label"])) for r in decoded]
+
+  def fetch(self, indices) -> tuple[np.ndarray, np.ndarray]:
+    """The serialized records of ``indices`` (their labels are inside: -1 here)."""
+    records = self._rows.__getitems__([int(i) for i in indices])
+    return np.array(records, dtype=object), np.full(len(records), -1, np.int32)
+
+  def tf_example(self, record, label):
+    """(image, label) of one record in the graph: the image still encoded (``transforms_tf``
+    decodes only what it needs) or, for raw pixels, as stored."""
+    del label
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+    from jaxcnn.data import transforms_tf
+    channels = self.image_shape[2] or 3
+    if self.encoded:
+      example = self._features.deserialize_example(
+          record, decoders={"image": tfds.decode.SkipDecoding()})
+      image = transforms_tf.Encoded(example["image"], channels)
+    else:
+      example = self._features.deserialize_example(record)
+      image = transforms_tf.Decoded(tf.ensure_shape(example["image"], self.image_shape))
+    return image, tf.cast(example["label"], tf.int32)
 
 
-Source = ArraySource | StreamSource
+Source = ArraySource | StreamSource  # Or folder.FileSource, streamed as StreamSource is.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +150,9 @@ def metadata(name: str, data_dir: str | None = None) -> Metadata:
   """A dataset's classes and image shape from its TFDS info, without reading or preparing it."""
   tfds = _tfds()
   from jaxcnn.data import builders
+  from jaxcnn.data import folder
+  if folder.path_of(name):
+    return folder.metadata(name)
   if data_dir:
     data_dir = os.path.expanduser(data_dir)
   if name == "fashion_mnist":
@@ -221,11 +253,15 @@ def keep_in_memory(builder, split: str, in_memory: str = "auto") -> bool:
 
 def load(name: str, splits=("train", "test"), data_dir: str | None = None, *,
          in_memory: str = "auto") -> Dataset:
-  """The named splits of a TFDS dataset, each in memory or streamed (``keep_in_memory``).
+  """The named splits of a TFDS dataset, each in memory or streamed (``keep_in_memory``), or
+  of an image folder (``image_folder:PATH``: ``folder.load``).
 
   Whole splits that fit in host memory (MNIST, Fashion-MNIST, CIFAR) are decoded once into
   arrays; the others are read and decoded per example when a batch needs them.
   """
+  from jaxcnn.data import folder
+  if folder.path_of(name):
+    return folder.load(name, splits, in_memory)
   if data_dir:
     data_dir = os.path.expanduser(data_dir)
   builder = get_builder(name, data_dir)

@@ -1,0 +1,270 @@
+"""The papers' transforms in TensorFlow, on one example, for the streamed pipeline (stream.py).
+
+Each is ``augment``'s numpy transform with the same windows and the same filter: TF's
+ScaleAndTranslate with the triangle kernel and antialiasing is ``augment.resize_matrix``'s
+resampling (pixel centres at half-integers, the kernel widened by the scale when shrinking,
+weights normalised over the pixels inside). A transform is two parts:
+
+  draw     the random choices of one example (scale S, window, box, flip, colour alphas),
+           stateless: a function of the image's size and the example's key alone;
+  render   the decoded pixels those choices ask for, resampled, noised and normalised.
+
+Only the pixels a window needs are decoded: a JPEG through tf.image.decode_and_crop_jpeg (the
+source rows and columns of the window plus the filter's reach), a PNG whole and then cut. The
+decoded pixels are PIL's (the same inverse DCT), so the two paths differ only in resampling.
+
+Every output is a window of the image rescaled to (sh, sw) (no rescaling: sh, sw = h, w),
+zero-padded where the window leaves it (``augment.pad_to``); "inception" then resizes its box
+to the crop side, as ``augment.inception_crop`` does.
+"""
+
+import math
+
+import tensorflow as tf
+
+from jaxcnn.data.pipeline import Spec
+
+# Marks the failures of a data check inside the graph (stream.py turns them into UserError).
+CHECK = "jaxcnn data check: "
+_PHILOX = "philox"
+
+
+class Encoded:
+  """A JPEG or PNG image not yet decoded: its size from the header, any window decoded alone."""
+
+  def __init__(self, data: tf.Tensor, channels: int):
+    self.data, self.channels = data, channels
+    self.is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff")
+
+  def shape(self) -> tf.Tensor:
+    """(height, width), int32."""
+    def png():  # The IHDR chunk: width, then height, big-endian, at bytes 16-23.
+      b = tf.cast(tf.io.decode_raw(tf.strings.substr(self.data, 16, 8), tf.uint8), tf.int32)
+      sides = b[0::4] * 2 ** 24 + b[1::4] * 2 ** 16 + b[2::4] * 2 ** 8 + b[3::4]
+      return tf.stack([sides[1], sides[0]])
+    return tf.cond(self.is_jpeg, lambda: tf.image.extract_jpeg_shape(self.data)[:2], png)
+
+  def window(self, y, x, h, w) -> tf.Tensor:
+    """uint8 [h, w, channels]: rows y..y+h, columns x..x+w."""
+    def jpeg():
+      # One more pixel each side: libjpeg upsamples the colour of a crop's edge columns from
+      # the crop alone; with the margin the window holds the whole image's decoded values.
+      # INTEGER_ACCURATE is the inverse DCT that PIL (and so TFDS and predict) uses.
+      full = tf.image.extract_jpeg_shape(self.data)
+      y0, x0 = tf.maximum(y - 1, 0), tf.maximum(x - 1, 0)
+      y1, x1 = tf.minimum(y + h + 1, full[0]), tf.minimum(x + w + 1, full[1])
+      out = tf.image.decode_and_crop_jpeg(self.data, tf.stack([y0, x0, y1 - y0, x1 - x0]),
+                                          channels=self.channels,
+                                          dct_method="INTEGER_ACCURATE")
+      return out[y - y0:y - y0 + h, x - x0:x - x0 + w]
+
+    def png():
+      return tf.io.decode_png(self.data, channels=self.channels)[y:y + h, x:x + w]
+    out = tf.cond(self.is_jpeg, jpeg, png)
+    return tf.ensure_shape(out, [None, None, self.channels])
+
+
+class Decoded:
+  """An image already decoded (a TFDS Tensor feature)."""
+
+  def __init__(self, pixels: tf.Tensor):
+    self.pixels = pixels
+    self.channels = pixels.shape[-1]
+
+  def shape(self) -> tf.Tensor:
+    return tf.shape(self.pixels)[:2]
+
+  def window(self, y, x, h, w) -> tf.Tensor:
+    return self.pixels[y:y + h, x:x + w]
+
+
+def shorter_side_shape(h, w, size):
+  """``augment.shorter_side_shape`` in the graph (float64, round half to even, as Python)."""
+  h64, w64, s64 = (tf.cast(v, tf.float64) for v in (h, w, size))
+  size = tf.cast(size, tf.int32)
+  long_h = tf.maximum(size, tf.cast(tf.round(h64 * s64 / w64), tf.int32))
+  long_w = tf.maximum(size, tf.cast(tf.round(w64 * s64 / h64), tf.int32))
+  return tf.where(h <= w, size, long_h), tf.where(h <= w, long_w, size)
+
+
+def _centred(n, size):
+  """``augment.pad_to``'s offset of a ``size`` window in ``n`` (negative: padding before)."""
+  return tf.where(n >= size, (n - size) // 2, -((size - n) // 2))
+
+
+def _uniform_int(key, low, high):
+  """An integer uniform in [low, high] (inclusive), from ``key``."""
+  return tf.random.stateless_uniform([], key, minval=low, maxval=high + 1, dtype=tf.int32,
+                                     alg=_PHILOX)
+
+
+def _key(key, data):
+  """A new key from ``key`` and an integer; 64-bit throughout (fold_in keeps data's width, and
+  32-bit keys would repeat within a long run)."""
+  return tf.random.experimental.stateless_fold_in(tf.cast(key, tf.int64),
+                                                  tf.cast(data, tf.int64), alg=_PHILOX)
+
+
+def example_key(seed, step, position):
+  """The key of the example at ``position`` of global batch ``step`` of a run of ``seed``."""
+  key = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+  return _key(_key(key, step), position)
+
+
+def inception_box(h, w, key, area=(0.08, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10):
+  """``augment.inception_boxes`` for one image: (y, x, bh, bw), int32."""
+  h64, w64 = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
+  target = h64 * w64 * tf.random.stateless_uniform([attempts], _key(key, 0), *area,
+                                                   dtype=tf.float64, alg=_PHILOX)
+  aspect = tf.exp(tf.random.stateless_uniform([attempts], _key(key, 1), math.log(ratio[0]),
+                                              math.log(ratio[1]), dtype=tf.float64,
+                                              alg=_PHILOX))
+  bw = tf.cast(tf.round(tf.sqrt(target * aspect)), tf.int32)
+  bh = tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32)
+  fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
+  first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
+  dh, dw = bh[first], bw[first]
+  # (Drawn whether or not a box fits, so kept in range when none does.)
+  y = _uniform_int(_key(key, 2), 0, tf.maximum(h - dh, 0))
+  x = _uniform_int(_key(key, 3), 0, tf.maximum(w - dw, 0))
+  # No draw fits: the largest centred box whose aspect ratio is within ``ratio``.
+  image_aspect = w64 / h64
+  fh = tf.where(image_aspect < ratio[0], tf.cast(tf.round(w64 / ratio[0]), tf.int32), h)
+  fw = tf.where(image_aspect > ratio[1], tf.cast(tf.round(h64 * ratio[1]), tf.int32), w)
+  fallback = tf.stack([(h - fh) // 2, (w - fw) // 2, fh, fw])
+  return tf.where(tf.reduce_any(fits), tf.stack([y, x, dh, dw]), fallback)
+
+
+def _check_fits(sh, sw, size, what):
+  return tf.debugging.assert_greater_equal(
+      tf.minimum(sh, sw), size, message=(
+          f"{CHECK}the {what} needs images of at least {size}x{size} pixels (the "
+          "data.image_size crop), but one is smaller. Raise data.resize (or data.scale_jitter) "
+          "or lower data.image_size."))
+
+
+def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
+  """The choices for an image of h x w: the size (sh, sw) it is rescaled to, the window
+  (top, left, out_h, out_w) of the rescaled image, and in training the flip, the colour
+  alphas (one per channel) and the pad-and-crop shift. Evaluation (``key`` None) draws
+  nothing."""
+  h, w = tf.cast(h, tf.int32), tf.cast(w, tf.int32)
+  size = spec.size
+  crop = spec.train_crop
+  if crop == "scale_jitter":
+    s = _uniform_int(_key(key, 0), *spec.scale_jitter)
+    sh, sw = shorter_side_shape(h, w, s)
+  elif spec.resize:
+    sh, sw = shorter_side_shape(h, w, spec.resize)
+  else:
+    sh, sw = h, w
+  out = {"scaled": tf.stack([sh, sw])}
+  if crop in ("random", "scale_jitter"):
+    # The draws below read sh and sw only after the check, whose message is the clearer one.
+    with tf.control_dependencies([_check_fits(sh, sw, size, {
+        "random": "random crop", "scale_jitter": "scale jitter"}[crop])]):
+      sh, sw = tf.identity(sh), tf.identity(sw)
+    window = [_uniform_int(_key(key, 1), 0, sh - size), _uniform_int(_key(key, 2), 0, sw - size),
+              size, size]
+  elif crop == "inception":
+    window = tf.unstack(inception_box(sh, sw, _key(key, 3)))
+  elif spec.crop and size:
+    window = [_centred(sh, size), _centred(sw, size), size, size]
+  elif not spec.crop and spec.square:
+    side = tf.minimum(sh, sw)
+    window = [_centred(sh, side), _centred(sw, side), side, side]
+  else:
+    window = [0, 0, sh, sw]
+  out["window"] = tf.stack([tf.cast(v, tf.int32) for v in window])
+  if spec.train:
+    if spec.pca_std:
+      out["alpha"] = tf.random.stateless_normal([channels], _key(key, 4), stddev=spec.pca_std,
+                                                dtype=tf.float64, alg=_PHILOX)
+    if crop == "pad" and spec.padding:
+      out["shift"] = tf.random.stateless_uniform([2], _key(key, 5), 0, 2 * spec.padding + 1,
+                                                 dtype=tf.int32, alg=_PHILOX)
+    if spec.flip:
+      out["flip"] = tf.random.stateless_uniform([], _key(key, 6), dtype=tf.float32,
+                                                alg=_PHILOX) < 0.5
+  return out
+
+
+def _source_span(t0, t1, scale, n):
+  """The source pixels [a, b) whose weights reach the outputs [t0, t1) of resampling ``n``
+  pixels by ``scale`` (float64): the outputs' sample points and the kernel's reach."""
+  reach = tf.maximum(1.0 / scale, 1.0)
+  first = (tf.cast(t0, tf.float64) + 0.5) / scale - 0.5 - reach
+  last = (tf.cast(t1, tf.float64) - 0.5) / scale - 0.5 + reach
+  a = tf.clip_by_value(tf.cast(tf.floor(first), tf.int32), 0, n - 1)
+  b = tf.clip_by_value(tf.cast(tf.math.ceil(last), tf.int32) + 1, a + 1, n)
+  return a, b
+
+
+def rescaled_window(image, h, w, scaled, window) -> tf.Tensor:
+  """float32 [out_h, out_w, C] in [0, 1]: the window (top, left, out_h, out_w) of the image
+  rescaled to ``scaled`` (sh, sw), zero where the window leaves the image."""
+  sh, sw = scaled[0], scaled[1]
+  top, left, oh, ow = window[0], window[1], window[2], window[3]
+  t0, t1 = tf.clip_by_value(top, 0, sh), tf.clip_by_value(top + oh, 0, sh)
+  l0, l1 = tf.clip_by_value(left, 0, sw), tf.clip_by_value(left + ow, 0, sw)
+
+  def cut():
+    return tf.cast(image.window(t0, l0, t1 - t0, l1 - l0), tf.float32) / 255.0
+
+  def resample():
+    sy = tf.cast(sh, tf.float64) / tf.cast(h, tf.float64)
+    sx = tf.cast(sw, tf.float64) / tf.cast(w, tf.float64)
+    y0, y1 = _source_span(t0, t1, sy, h)
+    x0, x1 = _source_span(l0, l1, sx, w)
+    region = image.window(y0, x0, y1 - y0, x1 - x0)
+    # Output t (0-based in the window) samples the region at (t + 0.5 - T) / s - 0.5, which
+    # is the rescaled image's row t0 + t when T = y0 * s - t0.
+    translation = tf.cast(tf.stack([tf.cast(y0, tf.float64) * sy - tf.cast(t0, tf.float64),
+                                    tf.cast(x0, tf.float64) * sx - tf.cast(l0, tf.float64)]),
+                          tf.float32)
+    out = tf.raw_ops.ScaleAndTranslate(
+        images=region[None], size=tf.stack([t1 - t0, l1 - l0]),
+        scale=tf.cast(tf.stack([sy, sx]), tf.float32), translation=translation,
+        kernel_type="triangle", antialias=True)[0]
+    return out / 255.0
+
+  pixels = tf.cond((sh == h) & (sw == w), cut, resample)
+  return tf.pad(pixels, [[t0 - top, top + oh - t1], [l0 - left, left + ow - l1], [0, 0]])
+
+
+def resize_square(pixels: tf.Tensor, size: int) -> tf.Tensor:
+  """float [h, w, C] -> [size, size, C] (``augment.resize``)."""
+  shape = tf.shape(pixels)
+  scale = tf.cast(size / shape[:2], tf.float32)
+  return tf.raw_ops.ScaleAndTranslate(images=pixels[None], size=[size, size], scale=scale,
+                                      translation=tf.zeros([2]), kernel_type="triangle",
+                                      antialias=True)[0]
+
+
+def render(spec: Spec, image, h, w, choices: dict, colour_pca=None) -> tf.Tensor:
+  """The float32 image that ``choices`` (``draw``) make of ``image`` (Encoded or Decoded)."""
+  pixels = rescaled_window(image, h, w, choices["scaled"], choices["window"])
+  if spec.train_crop == "inception":
+    pixels = resize_square(pixels, spec.size)
+  if "alpha" in choices:
+    eigvals, eigvecs = colour_pca
+    offsets = tf.linalg.matvec(tf.constant(eigvecs, tf.float64), choices["alpha"] *
+                               tf.sqrt(tf.maximum(tf.constant(eigvals, tf.float64), 0.0)))
+    pixels = pixels + tf.cast(offsets, tf.float32)
+  pixels = (pixels - tf.constant(spec.mean, tf.float32)) / tf.constant(spec.std, tf.float32)
+  if "shift" in choices:
+    p = spec.padding
+    padded = tf.pad(pixels, [[p, p], [p, p], [0, 0]])
+    shape = tf.shape(pixels)
+    dy, dx = choices["shift"][0], choices["shift"][1]
+    pixels = padded[dy:dy + shape[0], dx:dx + shape[1]]
+  if "flip" in choices:
+    pixels = tf.cond(choices["flip"], lambda: pixels[:, ::-1], lambda: pixels)
+  return pixels
+
+
+def apply(spec: Spec, image, key=None, colour_pca=None) -> tf.Tensor:
+  """``render`` of ``draw`` for ``image``: the preprocessed example."""
+  shape = image.shape()
+  h, w = shape[0], shape[1]
+  return render(spec, image, h, w, draw(spec, h, w, image.channels, key), colour_pca)
