@@ -7,8 +7,8 @@ cosine decay, weight decay 5e-4 on kernels, 15 epochs, no augmentation.
 
   python -m jaxcnn.main --config=configs/lenet5.py --workdir=runs/lenet5
 
-Expected (measured): 91.25% top-1 on the 10,000 test images (seed 0, at 3846d94; the command above,
-which `make train` runs).
+Expected (measured): 91.25% top-1 on the 10,000 test images (seed 0, at 3846d94; the
+command above, which `make train` runs).
 
 Variants (``--config=configs/lenet5.py:VARIANT``):
   default  the recipe above.
