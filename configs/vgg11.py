@@ -21,7 +21,8 @@ Variants (``--config=configs/vgg11.py:VARIANT``):
   small    Fashion-MNIST at width 0.25 (16-32-64-128-128 maps, FC 1024), 32x32 crops of
            images rescaled to 36, flips, He initialisation, 4 epochs of batch 128 with
            cosine decay from 0.01. Measured: 13.12 +- 0.35 % top-1 error over
-           3 seeds (the depth study's 32x32 design, results at 3846d94), about 4 min a run on the 2-core CPU.
+           3 seeds (the depth study's 32x32 design, results at 3846d94), about 4 min a
+           run on the 2-core CPU.
 """
 
 from jaxcnn import recipes
