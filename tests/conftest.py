@@ -29,6 +29,8 @@ SLOW = (
     "tests/models/test_conv.py::test_cpu_train_step_uses_xla_convolutions",
     "tests/models/test_googlenet.py::test_forward_at_minimum_input",
     "tests/models/test_googlenet.py::test_naive_and_fc_head_run",
+    "tests/models/test_inception.py::test_googlenet_grid_reduction_switch",
+    "tests/models/test_inception.py::test_small_googlenet_variants_train",
     "tests/models/test_alexnet.py::test_non_overlapping_pooling_trains_on_odd_map_sizes",
     "tests/models/test_alexnet.py::test_figure_1_net",
     "tests/models/test_resnet.py::test_forward_at_32x32",
