@@ -40,7 +40,7 @@ from jaxcnn.config import base_config
 def get_config(arg: str | None = None):
   c = base_config()
   c.model = "googlenet"
-  recipes.switches(c, "inception", "head", "aux_logits", "lrn")
+  recipes.switches(c, "inception", "head", "aux_logits", "lrn", "factorise", "reduction")
   c.aux_loss_weight = 0.3
   variant = arg or "default"
   if variant == "default":

@@ -80,3 +80,19 @@ def test_a_state_dict_of_another_architecture_is_refused():
   net = torchvision.models.resnet18(weights=None)
   with pytest.raises(ValueError):
     convert.torchvision_to_flax("resnet34", net.state_dict())
+
+
+def test_weights_without_auxiliary_heads_fit_a_model_with_them():
+  """torchvision's aux_logits=False state dicts leave a model's auxiliary heads (GoogLeNet's
+  aux1/aux2, Inception-v3's AuxLogits) at their initial values; any other gap is refused."""
+  from jaxcnn.tools.convert.__main__ import _merge
+  initial = {"AuxLogits": {"fc": {"kernel": np.zeros((4, 2), np.float32)}},
+             "aux1": {"fc": {"kernel": np.zeros((4, 2), np.float32)}},
+             "fc": {"kernel": np.zeros((4, 2), np.float32)},
+             "conv": {"kernel": np.zeros((3,), np.float32)}}
+  converted = {"fc": {"kernel": np.ones((4, 2), np.float32)},
+               "conv": {"kernel": np.ones((3,), np.float32)}}
+  merged = _merge(initial, converted, "params")
+  assert merged["fc"]["kernel"].sum() == 8 and merged["AuxLogits"]["fc"]["kernel"].sum() == 0
+  with pytest.raises(UserError, match=r"missing \[\"\['conv'\]\['kernel'\]\"\]"):
+    _merge(initial, {"fc": converted["fc"]}, "params")

@@ -343,3 +343,36 @@ def test_the_table_names_an_accelerator_and_the_commit_can_be_given(monkeypatch)
   assert report._machine({"a": [gpu]}).startswith("1 x NVIDIA H200 with 16 CPU cores")
   monkeypatch.setenv("JAXCNN_COMMIT", "abc1234")
   assert run._git_commit() == "abc1234"
+
+
+def _totals(study):
+  from jaxcnn.tools import summary
+  totals = {}
+  for arm in study.arms:
+    model = models.from_config(run.build_config(arm, 0), 10, (64, 64, 1))
+    totals[arm.name] = next(r for r in summary.summarize(model, (1, 64, 64, 1)) if r.path == "")
+  return totals
+
+
+def test_the_factorisation_studys_arms_cost_the_same():
+  """Each factorised arm's width brings its multiply-adds within 1% of GoogLeNet's, the
+  figures its SETUP states."""
+  study = study_lib.load(os.path.join(study_lib.REPO, "experiments", "factorisation.py"))
+  assert [arm.overrides["model_kwargs.factorise"] for arm in study.arms] == [
+      "none", "3x3", "asymmetric"]
+  totals = _totals(study)
+  base = totals["5x5 (GoogLeNet)"].macs
+  for name, total in totals.items():
+    assert abs(total.macs - base) <= 0.01 * base, name
+    assert f"{total.macs:,}" in study.setup and f"{total.params:,}" in study.setup, name
+
+
+def test_the_grid_reduction_studys_counts_are_its_setups():
+  study = study_lib.load(os.path.join(study_lib.REPO, "experiments", "grid_reduction.py"))
+  totals = _totals(study)
+  setup = " ".join(study.setup.split())
+  for name, total in totals.items():
+    assert f"{total.params:,} parameters and {total.macs / 1e6:.2f}M" in setup or \
+        f"{total.params:,} and {total.macs / 1e6:.2f}M" in setup, name
+  conv_then_pool, parallel = totals["convolution then pooling"], totals["parallel (Fig. 10)"]
+  assert conv_then_pool.params == parallel.params and conv_then_pool.macs > parallel.macs

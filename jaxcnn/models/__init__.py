@@ -9,6 +9,7 @@ jaxcnn.models.ops), plus its family's paper ablation switches, and is called as
 from jaxcnn.errors import UserError
 from jaxcnn.models import alexnet
 from jaxcnn.models import googlenet
+from jaxcnn.models import inception_v3
 from jaxcnn.models import lenet
 from jaxcnn.models import nin
 from jaxcnn.models import ops
@@ -21,6 +22,7 @@ MODELS = {
     **vgg.VARIANTS,
     **nin.VARIANTS,
     **googlenet.VARIANTS,
+    **inception_v3.VARIANTS,
     **resnet.VARIANTS,
 }
 

@@ -3,7 +3,9 @@
 ``GoogLeNet`` builds the paper's network from ``TABLE1`` (the per-block widths of Table 1)
 and, with other field values, torchvision's BatchNorm re-implementation of it. Ablations of
 the paper are fields: naive inception modules (Fig. 2a) and a fully connected head instead
-of global average pooling (Sec. 5).
+of global average pooling (Sec. 5); and of its successor (Szegedy et al. 2016, "Rethinking
+the Inception Architecture"): factorised convolutions and parallel grid reduction
+(jaxcnn.models.inception).
 """
 
 import functools
@@ -12,8 +14,10 @@ from typing import Callable
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxcnn.models import inception as inception_lib
 from jaxcnn.models import layers
 from jaxcnn.models import ops as ops_lib
+from jaxcnn.models.inception import ConvBlock
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); "M" = max pool 3x3/2.
 TABLE1 = (
@@ -32,35 +36,9 @@ TABLE1 = (
 # The auxiliary classifiers read these blocks' outputs (Sec. 5).
 AUX_AFTER = ("inception4a", "inception4d")
 
-# The paper gives no initialisation; BVLC's Caffe reproduction (bvlc_googlenet) uses the
-# "xavier" filler (uniform, variance 1/fan_in), biases of 0.2 on hidden layers, 0 on classifiers.
-_CAFFE_KERNEL = nn.initializers.variance_scaling(1.0, "fan_in", "uniform")
-_CAFFE_BIAS = nn.initializers.constant(0.2)
-# torchvision's init_weights: N(0, 0.01) truncated at +-2 (absolute, so in effect never).
-_TORCHVISION_KERNEL = nn.initializers.normal(0.01)
-
-
-class ConvBlock(nn.Module):
-  """Conv + ReLU, or torchvision's BasicConv2d: bias-free conv + BatchNorm(eps 1e-3) + ReLU."""
-  features: int
-  kernel: int
-  stride: int = 1
-  batch_norm: bool = False
-  dtype: str = "float32"
-  ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    dtype = jnp.dtype(self.dtype)
-    x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
-                padding=self.kernel // 2, use_bias=not self.batch_norm,
-                kernel_init=_TORCHVISION_KERNEL if self.batch_norm else _CAFFE_KERNEL,
-                bias_init=_CAFFE_BIAS, dtype=dtype,
-                conv_general_dilated=self.ops.conv, name="conv")(x)
-    if self.batch_norm:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3, dtype=dtype,
-                       name="bn")(x)
-    return nn.relu(x)
+# Caffe's and torchvision's initialisations (jaxcnn.models.inception), for the heads.
+_CAFFE_KERNEL, _CAFFE_BIAS = inception_lib.CAFFE_KERNEL, inception_lib.CAFFE_BIAS
+_TORCHVISION_KERNEL = inception_lib.TORCHVISION_KERNEL
 
 
 class Inception(nn.Module):
@@ -134,6 +112,13 @@ class GoogLeNet(nn.Module):
       values by default; ``VARIANTS["googlenet_torchvision"]`` sets torchvision's.
     transform_input: torchvision's re-normalisation of ImageNet-normalised input to the
       [-1, 1] range its ported TF weights expect (off, as in googlenet(weights=None)).
+    factorise: "none" (Table 1's modules), "3x3" (each 5x5 conv as two 3x3 convs) or
+      "asymmetric" (and every 3x3 as a 1x3 then a 3x1): Rethinking Sec. 3, with inner widths
+      of ``inception.chain_widths`` (``inception.factorised``; bottleneck modules only).
+    reduction: "pool" (the max pools between stages 3-4 and 4-5, as the paper), "parallel"
+      (a 1x1 conv to C/4 maps and a stride-2 3x3 conv to C/2 beside the max pool of the
+      block's C maps, concatenated: Rethinking Fig. 10) or "conv_then_pool" (the same convs
+      at full resolution, then the max pool: Fig. 9 right); ``inception.GridReduction``.
   """
   num_classes: int = 1000
   input_size: int = 224
@@ -152,6 +137,8 @@ class GoogLeNet(nn.Module):
   dropout_rate: float = 0.4
   aux_dropout_rate: float = 0.7
   transform_input: bool = False
+  factorise: str = "none"
+  reduction: str = "pool"
 
   def _pool_windows(self):
     """Windows of the stride-2 max pools: two in the stem, then one per "M"; the last is pool4."""
@@ -184,6 +171,10 @@ class GoogLeNet(nn.Module):
       raise ValueError(f"inception must be 'bottleneck' or 'naive', got {self.inception!r}")
     if self.head not in ("gap", "fc"):
       raise ValueError(f"head must be 'gap' or 'fc', got {self.head!r}")
+    inception_lib.check_choice("factorise", self.factorise, inception_lib.FACTORISE)
+    inception_lib.check_choice("reduction", self.reduction, inception_lib.REDUCTIONS)
+    if self.factorise != "none" and (self.inception != "bottleneck" or self.branch5x5_kernel != 5):
+      raise ValueError("factorise applies to bottleneck modules with 5x5 convs only")
     layers.check_input_size(x, self.min_input_size(train), "GoogLeNet")
     dtype = jnp.dtype(self.dtype)
     w = lambda c: layers.scaled_width(c, self.width)
@@ -208,14 +199,30 @@ class GoogLeNet(nn.Module):
 
     run_aux = train and self.aux_logits
     aux = []
+    reductions = 0
     for block in self.blocks:
-      if block == "M":
+      if block == "M" and self.reduction == "pool":
         x = max_pool(x, next(windows), 2)
         continue
+      if block == "M":
+        reductions += 1
+        c = x.shape[-1]
+        branch = (("b3x3_reduce", max(1, c // 4), 1), ("b3x3", max(1, c // 2), 3))
+        x = inception_lib.GridReduction(
+            (branch,), mode=self.reduction, window=next(windows), ceil=True,
+            batch_norm=self.batch_norm, dtype=self.dtype, ops=self.ops,
+            name=f"reduction{reductions}")(x, train=train)
+        continue
       name, widths = block
-      x = Inception(tuple(w(c) for c in widths), naive=self.inception == "naive",
-                    branch5x5_kernel=self.branch5x5_kernel, batch_norm=self.batch_norm,
-                    dtype=self.dtype, ops=self.ops, name=name)(x, train=train)
+      widths = tuple(w(c) for c in widths)
+      if self.factorise == "none":
+        x = Inception(widths, naive=self.inception == "naive",
+                      branch5x5_kernel=self.branch5x5_kernel, batch_norm=self.batch_norm,
+                      dtype=self.dtype, ops=self.ops, name=name)(x, train=train)
+      else:
+        x = inception_lib.InceptionModule(
+            inception_lib.factorised(widths, self.factorise), batch_norm=self.batch_norm,
+            dtype=self.dtype, ops=self.ops, name=name)(x, train=train)
       if run_aux and name in AUX_AFTER:
         aux.append(AuxClassifier(self.num_classes, w(128), w(1024), pool=self.aux_pool,
                                  dropout_rate=self.aux_dropout_rate,

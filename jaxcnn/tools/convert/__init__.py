@@ -21,6 +21,7 @@ ARCHS = {
     "alexnet": ("alexnet", "alexnet_torchvision"),
     **{f"vgg{d}{bn}": ("vgg", f"vgg{d}{bn}") for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     "googlenet": ("googlenet", "googlenet_torchvision"),
+    "inception_v3": ("inception_v3", "inception_v3"),
     **{f"resnet{d}": ("resnet", f"resnet{d}") for d in (18, 34, 50, 101, 152)},
 }
 

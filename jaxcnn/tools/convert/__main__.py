@@ -97,7 +97,7 @@ def _merge(initial, converted, collection):
   unexpected = sorted(set(flat_conv) - set(flat_init))
   mismatched = [f"{k}: checkpoint {np.shape(flat_conv[k])} vs model {flat_init[k].shape}"
                 for k in flat_conv if k in flat_init and np.shape(flat_conv[k]) != flat_init[k].shape]
-  missing = sorted(k for k in set(flat_init) - set(flat_conv) if "aux" not in k)
+  missing = sorted(k for k in set(flat_init) - set(flat_conv) if "aux" not in k.lower())
   if unexpected or mismatched or missing:
     raise UserError(f"The converted {collection} do not fit the model: unexpected "
                     f"{unexpected[:5]}, missing {missing[:5]}, mismatched {mismatched[:5]}.")
