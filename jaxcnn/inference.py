@@ -15,7 +15,7 @@ from jax.experimental import multihost_utils
 import numpy as np
 
 from jaxcnn import evaluate
-from jaxcnn.data import pipeline
+from jaxcnn.data import reader as reader_lib
 from jaxcnn.data import sources
 from jaxcnn.models import ops
 
@@ -88,7 +88,7 @@ def split_probabilities(protocol: evaluate.Protocol, variables, source: sources.
   indices = np.arange(len(source)) if indices is None else np.asarray(indices)
   grouped = Grouped(protocol, variables, batch_size, impl=impl, devices=devices)
   reader = None if isinstance(source, sources.ArraySource) else \
-      pipeline.ExampleReader(source, workers)
+      reader_lib.ExampleReader(source, workers)
   try:
     for start in range(0, len(indices), grouped.batch_size):
       chunk = indices[start:start + grouped.batch_size]
