@@ -177,6 +177,12 @@ def eval_batches(source: Source, global_batch: int, *, process_index: int = 0,
     batches = (source[indices] for indices, _ in groups)
     if preprocess is not None:
       batches = map(preprocess, batches)
+  elif preprocess is not None and not hasattr(preprocess, "tf_example"):
+    # A protocol whose preprocessing has no TensorFlow form (GoogLeNet's multi-crop squares)
+    # reads and preprocesses in numpy threads.
+    from jaxcnn.data import reader
+    batches = reader.numpy_batches(source, [indices for indices, _ in groups], preprocess,
+                                   workers)
   else:
     batches = _stream().index_batches(source, [indices for indices, _ in groups], preprocess,
                                       workers=workers)

@@ -3,7 +3,7 @@ for evaluation protocols that keep each image at its own shape (jaxcnn.inference
 and whole-split evaluation stream through tf.data (jaxcnn.data.stream)."""
 
 import concurrent.futures
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -57,3 +57,15 @@ class ExampleReader:
 
   def close(self) -> None:
     self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def numpy_batches(source: Source, groups: list, preprocess, workers: int, *,
+                  stack: bool = True) -> Iterator[Batch | list[Batch]]:
+  """``preprocess`` of the examples at each array of indices in ``groups``, stacked (or, with
+  stack=False, a list of batches of one)."""
+  read = ExampleReader(source, workers)
+  try:
+    for indices in groups:
+      yield read(indices, lambda example, _: preprocess(example), stack=stack)
+  finally:
+    read.close()

@@ -29,6 +29,9 @@ FAMILIES = {
                     "large-scale image recognition")),
     "nin": ("NiN", "Lin, Chen & Yan 2013, Network in network"),
     "googlenet": ("GoogLeNet", "Szegedy et al. 2014, Going deeper with convolutions"),
+    "inception_v3": ("Inception-v3", ("Szegedy, Vanhoucke, Ioffe, Shlens & Wojna 2016, "
+                                      "Rethinking the Inception architecture for computer "
+                                      "vision")),
     "resnet": ("ResNet", ("He, Zhang, Ren & Sun 2015, Deep residual learning for image "
                           "recognition")),
 }
