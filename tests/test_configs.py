@@ -109,7 +109,9 @@ def test_imagenet_recipe_stops_at_once_with_the_preparation_steps(tmp_path):
     sources.get_builder("imagenet2012", str(tmp_path))
 
 
-@pytest.mark.parametrize("name", NAMES)
+# inception_v3's small variant trains in tests/models/test_inception_v3.py (one compile of
+# the network, with every layer's update checked there).
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "inception_v3"])
 def test_small_variant_trains_two_steps(name, data_dir):
   c = load(name).get_config("small")
   assert c.dataset == "fashion_mnist"

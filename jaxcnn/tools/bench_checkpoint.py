@@ -172,6 +172,8 @@ def main(argv=None):
   names = args.case or ([] if args.config else sorted(CASES, reverse=True))
   if args.config:
     names.append(None)
+  if args.dir and not os.path.isdir(args.dir):
+    parser.error(f"--dir={args.dir} is not a directory; create it or name another")
   directory = tempfile.mkdtemp(prefix="bench_checkpoint-", dir=args.dir)
   try:
     rows = []

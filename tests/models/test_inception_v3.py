@@ -1,13 +1,18 @@
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxcnn import config as config_lib
 from jaxcnn import train
 from jaxcnn.errors import UserError
 from jaxcnn.models import inception_v3
 from jaxcnn.tools.convert import inception_v3 as convert_inception_v3
 from tests.models.variables import random_variables, randomize_batch_norm
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 RNGS = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
 
@@ -195,21 +200,21 @@ def test_forward_and_backward_at_minimum_train_input():
   assert "AuxLogits" in updates["batch_stats"]
 
 
-def test_one_sgd_step_on_a_tiny_input(config):
-  """The trainer's SGD step on 75x75 inputs (without the auxiliary head, which needs 299)."""
-  with config.unlocked():
-    config.model = "inception_v3"
-    config.width = 0.125
-    config.model_kwargs.aux_logits = False
-  config.data.resize = config.data.image_size = 75
-  config.batch_size = 8
-  exp = train.Experiment(config, devices=jax.devices()[:1])
-  assert exp.input_shape == (75, 75, 1)
+def test_the_small_variant_takes_sgd_steps_that_reach_every_layer(data_dir):
+  """configs/inception_v3.py:small (75x75 inputs, the smallest the network takes, without the
+  auxiliary head, which needs 299) through the trainer: two steps, every layer updated."""
+  c = config_lib.load_file("configs/inception_v3.py:small", root=REPO)
+  c.data_dir, c.train_split = data_dir, "train"
+  c.num_train_steps, c.batch_size = 2, 8
+  exp = train.Experiment(c, devices=jax.devices()[:1])
+  assert exp.input_shape == (75, 75, 1) and not c.model_kwargs.aux_logits
   state = exp.init_state()
   before = jax.device_get(state.params)
-  batch = {k: jnp.asarray(v) for k, v in exp.train_batches()[0].items()}
-  state, metrics = exp.train_step(state, batch)
-  assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
+  batches = exp.train_batches()
+  for step in range(2):
+    batch = {k: jnp.asarray(v) for k, v in batches[step].items()}
+    state, metrics = exp.train_step(state, batch)
+    assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
   moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
                        jax.device_get(state.params), before)
   assert all(m > 0 for m in jax.tree.leaves(moved))  # SGD reached every layer.
