@@ -35,12 +35,12 @@ train: data
 
 # The whole suite (what CI runs), over both cores, with its 15 slowest tests.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist worksteal --durations=15 tests
+	$(PY) -m pytest -q -n 2 --durations=15 tests
 
 # The edit loop: the suite less the tests marked slow (trainer processes, PyTorch parity,
 # the deepest networks' compiles).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow" --durations=10 tests
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=10 tests
 
 # Optional: PyTorch and torchvision (pinned in pyproject.toml's torch extra) for the parity
 # tests and reference benchmarks; pip takes them from local files where they lie on disk.

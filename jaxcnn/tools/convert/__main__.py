@@ -34,8 +34,6 @@ _WEIGHTS = flags.DEFINE_string(
     "weights", None, "torchvision weights of --arch by name (IMAGENET1K_V1, DEFAULT), from "
     "torch's hub cache or downloaded into it.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir to write checkpoints/0 into.")
-flags.mark_flags_as_required(["arch", "workdir"])
-flags.mark_flags_as_mutual_exclusive(["pth", "weights"], required=True)
 
 
 def convert_to_checkpoint(config, arch: str, state_dict: dict, workdir: str) -> int:
@@ -127,4 +125,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Here, not at import: a process that imports this module's functions (a test, a notebook)
+  # and later parses its own flags must not inherit these requirements.
+  flags.mark_flags_as_required(["arch", "workdir"])
+  flags.mark_flags_as_mutual_exclusive(["pth", "weights"], required=True)
   app.run(main)
