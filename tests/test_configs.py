@@ -109,9 +109,24 @@ def test_imagenet_recipe_stops_at_once_with_the_preparation_steps(tmp_path):
     sources.get_builder("imagenet2012", str(tmp_path))
 
 
+# Small variants that are another config's but for the network, a deeper one of the same
+# blocks (tests/models/test_registry.py runs each net forward and backward, or checks it is
+# made of the blocks of one that does): the shallower config's two steps test the recipe.
+SAME_RECIPE = {"resnet34": "resnet18", "resnet101": "resnet50", "resnet152": "resnet50",
+               "resnet32": "resnet20", "resnet56": "resnet44", "resnet110": "resnet44"}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_RECIPE))
+def test_small_variant_differs_from_its_recipe_s_only_in_the_network(name):
+  c, same = load(name).get_config("small"), load(SAME_RECIPE[name]).get_config("small")
+  assert c.model == name and same.model == SAME_RECIPE[name]
+  c.model = same.model
+  assert c.to_dict() == same.to_dict()
+
+
 # inception_v3's small variant trains in tests/models/test_inception_v3.py (one compile of
 # the network, with every layer's update checked there).
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "inception_v3"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "inception_v3" and n not in SAME_RECIPE])
 def test_small_variant_trains_two_steps(name, data_dir):
   c = load(name).get_config("small")
   assert c.dataset == "fashion_mnist"

@@ -1,5 +1,7 @@
 """Every registered model: builds by name, runs forward and backward at a small input."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +19,18 @@ SMALL_INPUT = {"alexnet": 67, "alexnet_torchvision": 63, "zfnet": 67,
 SMALL_WIDTH = {"inception_v3": 0.125}
 
 
+# Deeper nets made of the same blocks as a shallower one, which runs forward and backward for
+# them (each net's exact parameter count, the blocks' widths and numbers, is checked in
+# test_resnet.py; test_same_blocks checks the blocks are the same).
+# inception_v3 trains, every layer's update checked, in test_inception_v3.py.
+SAME_BLOCKS = {
+    **{f"{kind}{d}": f"{kind}18" for kind in ("resnet", "plain") for d in (34,)},
+    **{f"resnet{d}": "resnet50" for d in (101, 152)},
+    **{f"{kind}{d}": f"{kind}20" for kind in ("resnet", "plain") for d in (32, 44, 56, 110)},
+}
+COVERED_ELSEWHERE = {"inception_v3"}
+
+
 def small_input(name):
   for prefix, size in SMALL_INPUT.items():
     if name == prefix:
@@ -29,7 +43,24 @@ def test_unknown_name_lists_the_valid_ones():
     models.create("lenet6")
 
 
-@pytest.mark.parametrize("name", sorted(models.MODELS))
+def block_pattern(name):
+  """The model's parameters as (path, shape), each layer's index within its stage replaced
+  (``layer3_5`` and ``conv4_3`` become ``layer3_#`` and ``conv4_#``)."""
+  size = small_input(name)
+  model = models.create(name, num_classes=10, input_size=size, width=SMALL_WIDTH.get(name, 1.0))
+  x = jnp.zeros((1, size, size, 1 if name.startswith("lenet") else 3))
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+  return {(re.sub(r"_\d+'", "_#'", jax.tree_util.keystr(path)), leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(shapes["params"])}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_BLOCKS))
+def test_same_blocks(name):
+  assert name in models.MODELS
+  assert block_pattern(name) == block_pattern(SAME_BLOCKS[name])
+
+
+@pytest.mark.parametrize("name", sorted(set(models.MODELS) - set(SAME_BLOCKS) - COVERED_ELSEWHERE))
 def test_forward_and_backward_with_finite_gradients(name):
   size = small_input(name)
   channels = 1 if name.startswith("lenet") else 3
