@@ -28,7 +28,12 @@ SAME_BLOCKS = {
     **{f"resnet{d}": "resnet50" for d in (101, 152)},
     **{f"{kind}{d}": f"{kind}20" for kind in ("resnet", "plain") for d in (32, 44, 56, 110)},
 }
-COVERED_ELSEWHERE = {"inception_v3"}
+# torchvision's deeper VGGs: the paper's configuration B, D or E with torchvision's head
+# (the 7x7 average pooling before fc6), with or without BatchNorm, as vgg11 and vgg11_bn are
+# configuration A with it; test_torchvision_vgg checks this, and the parts run forward and
+# backward in vgg_b, vgg_d, vgg_e, vgg11 and vgg11_bn.
+TORCHVISION_VGG = {"vgg13": "vgg_b", "vgg16": "vgg_d", "vgg19": "vgg_e"}
+COVERED_ELSEWHERE = {"inception_v3", *TORCHVISION_VGG, *(f"{n}_bn" for n in TORCHVISION_VGG)}
 
 
 def small_input(name):
@@ -58,6 +63,14 @@ def block_pattern(name):
 def test_same_blocks(name):
   assert name in models.MODELS
   assert block_pattern(name) == block_pattern(SAME_BLOCKS[name])
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_VGG))
+def test_torchvision_vgg(name):
+  head = block_pattern("vgg11") ^ block_pattern("vgg_a")
+  assert head and block_pattern(name) ^ block_pattern(TORCHVISION_VGG[name]) == head
+  batch_norm = block_pattern("vgg11_bn") ^ block_pattern("vgg11")
+  assert batch_norm and block_pattern(f"{name}_bn") ^ block_pattern(name) == batch_norm
 
 
 @pytest.mark.parametrize("name", sorted(set(models.MODELS) - set(SAME_BLOCKS) - COVERED_ELSEWHERE))
