@@ -43,7 +43,7 @@ def get_config(arg: str | None = None):
   variant = arg or "default"
   if variant == "fig1":
     c.model = "alexnet_fig1"
-    recipes.switches(c, "activation")
+    recipes.switches(c, "activation", "init_scale")
     recipes.fashion_mnist(c)
     recipes.small(c, width=1.0, epochs=8, learning_rate=0.01, weight_decay=0.0)
     c.schedule.name = "constant"

@@ -242,7 +242,9 @@ class Fig1Net(nn.Module):
   layer file, in the spirit of the one the figure used): three 5x5 convolutions of 32, 32
   and 64 maps (padding 2), each followed by 3x3/2 pooling (max, then average, then average,
   rounded up as cuda-convnet does), and one fully connected layer to the classes. No LRN,
-  no dropout. Both activations start from the same LeCun-normal weights and zero biases.
+  no dropout. Both activations start from the same LeCun-normal weights and zero biases;
+  ``init_scale`` multiplies those weights' standard deviation (above 1, tanh units start
+  saturated: the relu_tanh_init study).
   """
   num_classes: int = 10
   input_size: int = 28
@@ -250,6 +252,7 @@ class Fig1Net(nn.Module):
   dtype: str = "float32"
   ops: ops_lib.Ops = ops_lib.AUTO  # The convs' and max pools' kernels (jaxcnn.models.ops).
   activation: str = "relu"  # "relu" or "tanh" (Sec. 3.1, Fig. 1).
+  init_scale: float = 1.0  # Times the LeCun-normal standard deviation of every weight.
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -259,8 +262,9 @@ class Fig1Net(nn.Module):
     act = nn.relu if self.activation == "relu" else jnp.tanh
     layers.check_input_size(x, 8, "alexnet_fig1")
     dtype = jnp.dtype(self.dtype)
+    init = nn.initializers.variance_scaling(self.init_scale ** 2, "fan_in", "truncated_normal")
     conv = functools.partial(nn.Conv, kernel_size=(5, 5), padding=2, dtype=dtype,
-                             conv_general_dilated=self.ops.conv)
+                             kernel_init=init, conv_general_dilated=self.ops.conv)
     max_pool = self.ops.max_pool
     x = x.astype(dtype)
     x = layers.max_pool_ceil(act(conv(layers.scaled_width(32, self.width), name="conv1")(x)),
@@ -269,7 +273,8 @@ class Fig1Net(nn.Module):
                              3, 2)
     x = layers.avg_pool_ceil(act(conv(layers.scaled_width(64, self.width), name="conv3")(x)),
                              3, 2)
-    x = nn.Dense(self.num_classes, dtype=dtype, name="fc")(x.reshape(x.shape[0], -1))
+    x = nn.Dense(self.num_classes, dtype=dtype, kernel_init=init,
+                 name="fc")(x.reshape(x.shape[0], -1))
     return x.astype(jnp.float32)
 
 

@@ -327,3 +327,15 @@ def test_figure_1_net_has_four_layers_and_pools_to_3x3(activation):
   assert model.apply(variables, x, train=True).shape == (2, 10)
   other = alexnet.Fig1Net(activation="tanh" if activation == "relu" else "relu")
   assert differ(model.apply(variables, x, train=False), other.apply(variables, x, train=False))
+
+
+def test_figure_1_net_init_scale_multiplies_the_lecun_normal_weights():
+  x = jnp.zeros((1, 28, 28, 1))
+  base = alexnet.Fig1Net().init(jax.random.key(1), x, train=False)["params"]
+  scaled = alexnet.Fig1Net(init_scale=3.0).init(jax.random.key(1), x, train=False)["params"]
+  for name in ("conv1", "conv2", "conv3", "fc"):
+    kernel = base[name]["kernel"]
+    fan_in = int(np.prod(kernel.shape[:-1]))
+    # LeCun normal (flax's default, truncated at two standard deviations): std 1/sqrt(fan_in).
+    assert abs(float(jnp.std(kernel)) * np.sqrt(fan_in) - 1) < 0.1
+    assert_close(scaled[name]["kernel"], 3.0 * kernel, rtol=1e-6)
