@@ -107,6 +107,25 @@ def test_rmsprop_is_tensorflows():
     jax.tree.map(lambda a, b: assert_close(a, -b, rtol=1e-6), u, mom)
 
 
+def test_rmsprop_matches_tensorflow_s_own_optimizer():
+  """TensorFlow's tf.compat.v1.train.RMSPropOptimizer (the optimizer Inception-v3 trained
+  with, its mean square starting at ones) on the same gradients gives the same parameters."""
+  tf = pytest.importorskip("tensorflow")
+  c = base_config()
+  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "rmsprop", 0.1, 0.0
+  c.optimizer.decay, c.optimizer.eps, c.optimizer.momentum = 0.9, 1.0, 0.9
+  ours, _ = _updates(c, GRADS, PARAMS)
+  variables = {k: tf.Variable(np.asarray(v)) for k, v in PARAMS.items()}
+  opt = tf.compat.v1.train.RMSPropOptimizer(0.1, decay=0.9, momentum=0.9, epsilon=1.0)
+  for grads in GRADS:
+    opt.apply_gradients([(tf.constant(np.asarray(grads[k])), variables[k]) for k in variables])
+  for k, v in variables.items():
+    moved = PARAMS[k] + sum(u[k] for u in ours)
+    assert_close(moved, v.numpy(), rtol=1e-6)
+  assert_close(opt.get_slot(variables["bias"], "rms").numpy(), 0.9 ** 3 + 0.1 * sum(
+      0.9 ** (2 - i) * np.asarray(g["bias"]) ** 2 for i, g in enumerate(GRADS)), rtol=1e-6)
+
+
 def test_gradient_clipping_by_global_norm():
   c = base_config()
   c.optimizer.learning_rate, c.optimizer.momentum, c.optimizer.weight_decay = 0.1, 0.0, 0.0
