@@ -32,15 +32,21 @@ configs/alexnet.py:fig1 with model_kwargs.activation and optimizer.learning_rate
 SEEDS = (0, 1, 2)
 _RUN = {"num_epochs": 6.0, "log_every_steps": 50}
 _RATES = (0.01, 0.02, 0.04, 0.08, 0.16)
-ARMS = [
-    Arm(f"{name}, lr {lr}", "configs/alexnet.py:fig1",
-        {**_RUN, "model_kwargs.activation": act, "optimizer.learning_rate": lr},
-        # Top-1 compared at equal rates: each ReLU arm with the tanh arm of its rate.
-        group=name, baseline=f"tanh, lr {lr}",
-        paper=("6x fewer steps to 25%, each at its best rate" if name == "ReLU" else "baseline")
-        if lr == _RATES[0] else "")
-    for name, act in (("tanh", "tanh"), ("ReLU", "relu")) for lr in _RATES
-]
+
+
+def sweep(run: dict, rates: tuple, relu_paper: str) -> list:
+  """A tanh and a ReLU arm of Figure 1's net at each rate (``run``: the fields they share);
+  top-1 compared at equal rates, each ReLU arm with the tanh arm of its rate."""
+  return [
+      Arm(f"{name}, lr {lr}", "configs/alexnet.py:fig1",
+          {**run, "model_kwargs.activation": act, "optimizer.learning_rate": lr},
+          group=name, baseline=f"tanh, lr {lr}",
+          paper=(relu_paper if name == "ReLU" else "baseline") if lr == rates[0] else "")
+      for name, act in (("tanh", "tanh"), ("ReLU", "relu")) for lr in rates
+  ]
+
+
+ARMS = sweep(_RUN, _RATES, "6x fewer steps to 25%, each at its best rate")
 COLUMNS = ("steps_to_10", "steps_to_15", "steps_to_25", "train_error", "top1")
 SELECT = "steps_to_10"
 RATIO = True

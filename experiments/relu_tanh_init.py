@@ -1,6 +1,6 @@
 """Follow-up to relu_tanh.py: does tanh fall behind ReLU when its units start saturated?"""
 
-from experiments.study import Arm
+from experiments.relu_tanh import sweep
 
 TITLE = "ReLU vs tanh from saturating initial weights (follow-up to AlexNet Fig. 1)"
 CLAIM = """
@@ -27,14 +27,7 @@ optimizer.learning_rate.
 SEEDS = (0, 1, 2)
 _RUN = {"num_epochs": 6.0, "log_every_steps": 50, "model_kwargs.init_scale": 3.0}
 _RATES = (0.02, 0.04, 0.08)
-ARMS = [
-    Arm(f"{name}, lr {lr}", "configs/alexnet.py:fig1",
-        {**_RUN, "model_kwargs.activation": act, "optimizer.learning_rate": lr},
-        group=name, baseline=f"tanh, lr {lr}",
-        paper=("much faster than tanh, each at its best rate" if name == "ReLU" else "baseline")
-        if lr == _RATES[0] else "")
-    for name, act in (("tanh", "tanh"), ("ReLU", "relu")) for lr in _RATES
-]
+ARMS = sweep(_RUN, _RATES, "much faster than tanh, each at its best rate")
 COLUMNS = ("steps_to_10", "steps_to_15", "steps_to_25", "train_error", "top1")
 SELECT = "steps_to_10"
 RATIO = True
