@@ -1,5 +1,6 @@
 """Every registered model: builds by name, runs forward and backward at a small input."""
 
+import functools
 import re
 
 import jax
@@ -48,6 +49,7 @@ def test_unknown_name_lists_the_valid_ones():
     models.create("lenet6")
 
 
+@functools.lru_cache(maxsize=None)
 def block_pattern(name):
   """The model's parameters as (path, shape), each layer's index within its stage replaced
   (``layer3_5`` and ``conv4_3`` become ``layer3_#`` and ``conv4_#``)."""
