@@ -36,7 +36,7 @@ def create(name: str, conv_impl: str | None = None, **overrides):
   if name not in MODELS:
     raise UserError(f"Unknown model {name!r}. Valid names: {', '.join(sorted(MODELS))}.")
   if conv_impl is not None:
-    overrides["ops"] = ops.select(conv_impl)
+    overrides["ops"] = ops.for_model(conv_impl)
   return MODELS[name](**overrides)
 
 

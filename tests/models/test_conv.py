@@ -42,6 +42,9 @@ CASES = {
     "5x5_one_map_taps": (4, 12, 1, 6, 5, 1, ((2, 2), (2, 2)), 1),
     "7x7_stride2_one_map_taps": (3, 16, 1, 5, 7, 2, ((3, 3), (3, 3)), 1),
     "3x3_three_maps_taps": (2, 9, 3, 16, 3, 1, "SAME", 1),
+    # Inception-v3's factorised kernels (1xn then nx1).
+    "1x3_factorised": (3, 9, 8, 12, (1, 3), 1, ((0, 0), (1, 1)), 1),
+    "7x1_factorised": (2, 12, 8, 6, (7, 1), 1, ((3, 3), (0, 0)), 1),
 }
 
 
@@ -54,7 +57,8 @@ def test_values_and_gradients_match_lax(name):
   n, size, cin, cout, k, stride, padding, groups = CASES[name]
   kx, kw, ky = jax.random.split(jax.random.PRNGKey(0), 3)
   x = jax.random.normal(kx, (n, size, size, cin))
-  w = jax.random.normal(kw, (k, k, cin // groups, cout))
+  kh, kw_ = k if isinstance(k, tuple) else (k, k)
+  w = jax.random.normal(kw, (kh, kw_, cin // groups, cout))
 
   def run(fn):
     f = lambda x, w: fn(x, w, (stride, stride), padding, dimension_numbers=_DN,
@@ -108,6 +112,7 @@ def test_models_get_their_kernels_from_the_config_only():
   "auto" when traced."""
   assert models.create("lenet5_modern", conv_impl="native").ops == ops.select("native")
   assert models.create("lenet5_modern").ops is ops.AUTO
+  assert models.create("lenet5_modern", conv_impl="auto").ops is ops.AUTO
   x = jnp.ones((2, 8, 8, 3))
   w = jnp.ones((3, 3, 3, 4))
   assert_close(ops.AUTO.conv(x, w, (1, 1), "SAME", dimension_numbers=_DN),
@@ -195,3 +200,18 @@ def test_cpu_train_step_uses_xla_convolutions():
   text = exp.train_step.lower(state, batch).compile().as_text()
   assert re.search(r"= \S+ convolution\(", text), "no convolution in the train step"
   assert _ynn_convolutions(text) == 0
+
+
+def test_auto_takes_the_cpu_kernels_inside_jit_and_the_native_ones_op_by_op():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
+  w = jax.random.normal(jax.random.key(1), (1, 1, 16, 4))
+  conv = lambda f, x, w: f(x, w, (1, 1), "SAME", dimension_numbers=_DN)
+  traced = str(jax.make_jaxpr(lambda x, w: conv(ops.AUTO.conv, x, w))(x, w))
+  pooled = str(jax.make_jaxpr(lambda x: ops.AUTO.max_pool(x, (2, 2), (2, 2)))(x))
+  assert traced == str(jax.make_jaxpr(lambda x, w: conv(ops.select("auto").conv, x, w))(x, w))
+  assert pooled == str(jax.make_jaxpr(lambda x: ops.select("auto").max_pool(x, (2, 2), (2, 2)))(x))
+  assert ("custom_vjp" in traced) == (jax.default_backend() == "cpu")
+  # Outside jit, XLA's own ops, bit for bit.
+  np.testing.assert_array_equal(conv(ops.AUTO.conv, x, w), conv(lax.conv_general_dilated, x, w))
+  np.testing.assert_array_equal(ops.AUTO.max_pool(x, (2, 2), (2, 2)),
+                                nn.max_pool(x, (2, 2), (2, 2)))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.models import googlenet, inception, layers
+from jaxcnn.models import googlenet, inception, layers, ops
 from jaxcnn.tools import summary
 from tests.models.variables import random_variables
 
@@ -132,7 +132,8 @@ def test_googlenet_grid_reduction_switch():
     assert rows["reduction2"].output == (1, 7, 7, 1248)
     assert rows["inception5b"].output == (1, 7, 7, 1024)
   # The torchvision form's 2x2 last pooling, and the minimum inputs, are those of pooling.
-  tv = googlenet.VARIANTS["googlenet_torchvision"](num_classes=10, reduction="parallel")
+  tv = googlenet.VARIANTS["googlenet_torchvision"](num_classes=10, reduction="parallel",
+                                                   ops=ops.select("native"))
   assert (tv.min_input_size(False), tv.min_input_size(True)) == (15, 15)
   x = jax.random.normal(jax.random.key(0), (2, 15, 15, 3))
   out, _ = jax.jit(lambda v: tv.apply(v, x, train=True, rngs=RNGS, mutable=["batch_stats"]))(
@@ -159,7 +160,8 @@ def test_googlenet_factorise_switch():
 @pytest.mark.parametrize("kwargs", [{"factorise": "asymmetric", "reduction": "parallel"},
                                     {"factorise": "3x3", "reduction": "conv_then_pool"}])
 def test_small_googlenet_variants_train(kwargs):
-  model = googlenet.GoogLeNet(num_classes=10, width=0.25, **kwargs)
+  # XLA's native kernels compile faster; the CPU ones are checked against them in test_conv.py.
+  model = googlenet.GoogLeNet(num_classes=10, width=0.25, ops=ops.select("native"), **kwargs)
   x = jax.random.normal(jax.random.key(0), (2, 64, 64, 1))
   variables = random_variables(model, x, train=True)
   params, stats = variables["params"], variables.get("batch_stats", {})

@@ -4,7 +4,8 @@ Model files describe layers; which convolution and max pooling compute them, and
 XLA compiler options the steps are compiled, is chosen here, once, from ``config.conv_impl``:
 
   "auto"    on CPU: ``conv.conv_general_dilated`` and ``pool.max_pool`` (formulations XLA:CPU
-            trains quickly) and XLA's own convolutions in place of YNNPACK's; elsewhere
+            trains quickly) inside jitted steps, and XLA's own convolutions in place of
+            YNNPACK's; op by op (outside jit) and elsewhere
             XLA's native ops and default options (cuDNN's and XLA's convolutions are the fast
             ones on GPU and TPU).
   "native"  XLA's native ops and default options everywhere.
@@ -43,17 +44,30 @@ def select(impl: str = "auto") -> Ops:
   return Ops(impl, lax.conv_general_dilated, nn.max_pool)
 
 
-def _auto_conv(*args, **kwargs):
-  return select("auto").conv(*args, **kwargs)
+def _traced(*arrays) -> bool:
+  return any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
-def _auto_max_pool(*args, **kwargs):
-  return select("auto").max_pool(*args, **kwargs)
+# "auto" applies the CPU formulations inside a traced function (a jitted step) only. Called
+# op by op (a model applied outside jit), each formulation's pieces would be dispatched and
+# compiled one by one (GoogLeNet's forward pass: seconds against a tenth of that for the
+# native ops), so untraced calls take XLA's native ops.
+def _auto_conv(lhs, rhs, *args, **kwargs):
+  return select("auto" if _traced(lhs, rhs) else "native").conv(lhs, rhs, *args, **kwargs)
 
 
-# A model's default: "auto", resolved when the model is traced (not when jaxcnn is imported,
+def _auto_max_pool(inputs, *args, **kwargs):
+  return select("auto" if _traced(inputs) else "native").max_pool(inputs, *args, **kwargs)
+
+
+# A model's default: "auto", resolved when the model is called (not when jaxcnn is imported,
 # which must not start a backend).
 AUTO = Ops("auto", _auto_conv, _auto_max_pool)
+
+
+def for_model(impl: str = "auto") -> Ops:
+  """The ``ops`` field of a model built for ``impl``: AUTO for "auto", else ``select(impl)``."""
+  return AUTO if impl == "auto" else select(impl)
 
 
 def jit(fun: Callable, impl: str = "auto", **kwargs) -> Callable:
