@@ -12,10 +12,37 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8"
                            " --xla_backend_optimization_level=0").strip()
 
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
 N_TRAIN, N_TEST = 1024, 300
+_CACHE_VAR = "JAXCNN_TEST_XLA_CACHE"
+
+
+def pytest_configure(config):
+  """One persistent XLA compilation cache for the test processes of a session (both xdist
+  workers): many tests compile the same steps (tiny LeNet-5 runs, seeds of one arm). Size-
+  bounded, so JAX locks the cache while reading or writing an entry (its writes are not
+  atomic). The trainer processes the tests start do not use it: some are killed mid-run."""
+  if os.environ.get(_CACHE_VAR) is None:
+    os.environ[_CACHE_VAR] = tempfile.mkdtemp(prefix="jaxcnn-xla-cache-")
+    config.stash[_CACHE_OWNER] = os.environ[_CACHE_VAR]
+  import jax  # After XLA_FLAGS above.
+  jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VAR])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_compilation_cache_max_size", 4 << 30)
+
+
+_CACHE_OWNER = pytest.StashKey[str]()
+
+
+def pytest_unconfigure(config):
+  if _CACHE_OWNER in config.stash:
+    shutil.rmtree(config.stash[_CACHE_OWNER], ignore_errors=True)
+    os.environ.pop(_CACHE_VAR, None)
 
 
 # Left out of `make test-fast` (marked slow): the tests that took over about 8 s in a

@@ -205,24 +205,27 @@ def _source_span(t0, t1, scale, n):
   return a, b
 
 
-def rescaled_window(image, h, w, scaled, window) -> tf.Tensor:
-  """float32 [out_h, out_w, C] in [0, 255] (as decoded): the window (top, left, out_h, out_w) of the image
-  rescaled to ``scaled`` (sh, sw), zero where the window leaves the image."""
+def rescaled_window(image, h, w, scaled, window, rescaled: bool = True) -> tf.Tensor:
+  """[out_h, out_w, C] in [0, 255] (as decoded): the window (top, left, out_h, out_w) of the
+  image rescaled to ``scaled`` (sh, sw), zero where the window leaves the image. float32,
+  except when ``rescaled`` is False (the caller knows sh, sw = h, w): then the decoded uint8
+  window, not cast (the cast is one more pass over it)."""
   sh, sw = scaled[0], scaled[1]
   top, left, oh, ow = window[0], window[1], window[2], window[3]
   t0, t1 = tf.clip_by_value(top, 0, sh), tf.clip_by_value(top + oh, 0, sh)
   l0, l1 = tf.clip_by_value(left, 0, sw), tf.clip_by_value(left + ow, 0, sw)
 
   def cut():
-    return tf.cast(image.window(t0, l0, t1 - t0, l1 - l0), tf.float32)
+    return image.window(t0, l0, t1 - t0, l1 - l0)
 
   def resample():
     sy = tf.cast(sh, tf.float64) / tf.cast(h, tf.float64)
     sx = tf.cast(sw, tf.float64) / tf.cast(w, tf.float64)
     y0, y1 = _source_span(t0, t1, sy, h)
     x0, x1 = _source_span(l0, l1, sx, w)
-    # (Resampled from float: TF's resampler reads float32 faster than it converts uint8.)
-    region = tf.cast(image.window(y0, x0, y1 - y0, x1 - x0), tf.float32)
+    # From the decoded uint8 pixels: the resampler reads them as fast as float32, and a cast
+    # first would be one more pass over the region.
+    region = image.window(y0, x0, y1 - y0, x1 - x0)
     # Output t (0-based in the window) samples the region at (t + 0.5 - T) / s - 0.5, which
     # is the rescaled image's row t0 + t when T = y0 * s - t0.
     translation = tf.cast(tf.stack([tf.cast(y0, tf.float64) * sy - tf.cast(t0, tf.float64),
@@ -234,12 +237,15 @@ def rescaled_window(image, h, w, scaled, window) -> tf.Tensor:
         kernel_type="triangle", antialias=True)[0]
     return out
 
-  pixels = tf.cond((sh == h) & (sw == w), cut, resample)
+  if not rescaled:
+    pixels = cut()
+  else:
+    pixels = tf.cond((sh == h) & (sw == w), lambda: tf.cast(cut(), tf.float32), resample)
   return tf.pad(pixels, [[t0 - top, top + oh - t1], [l0 - left, left + ow - l1], [0, 0]])
 
 
 def resize_square(pixels: tf.Tensor, size: int) -> tf.Tensor:
-  """float [h, w, C] -> [size, size, C] (``augment.resize``)."""
+  """[h, w, C] (uint8 or float) -> float32 [size, size, C] (``augment.resize``)."""
   shape = tf.shape(pixels)
   scale = tf.cast(size / shape[:2], tf.float32)
   return tf.raw_ops.ScaleAndTranslate(images=pixels[None], size=[size, size], scale=scale,
@@ -263,9 +269,12 @@ def render(spec: Spec, image, h, w, choices: dict, colour_pca=None) -> tf.Tensor
   Each pass over the pixels costs about as much as the resampling, so the scaling to [0, 1],
   the colour noise and the normalisation are one multiply and one add per value (the
   per-channel factors computed first), and the flip reverses in place of a strided copy."""
-  pixels = rescaled_window(image, h, w, choices["scaled"], choices["window"])
+  # Without scale jitter or data.resize the image keeps its size (``draw``), known here.
+  rescaled = spec.train_crop == "scale_jitter" or bool(spec.resize)
+  pixels = rescaled_window(image, h, w, choices["scaled"], choices["window"], rescaled)
   if spec.train_crop == "inception":
-    pixels = resize_square(pixels, spec.size)
+    pixels = resize_square(pixels, spec.size)  # From uint8 where the window was only cut.
+  pixels = tf.cast(pixels, tf.float32)
   # ((p / 255 + offset) - mean) / std = p * (1 / (255 std)) + (offset - mean) / std.
   offsets = tf.zeros([len(spec.mean)], tf.float32)
   if "alpha" in choices:
