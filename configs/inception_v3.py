@@ -21,8 +21,9 @@ the auxiliary head's BatchNorm). Needs imagenet2012 prepared (the run says how).
 
 Variants (``--config=configs/inception_v3.py:VARIANT``):
   default  the recipe above.
-  small    Fashion-MNIST at width 0.25, scale and aspect-ratio crops resized to 75x75 (the
-           smallest input the network takes) from images rescaled to 84, flips; no
+  small    Fashion-MNIST at width 0.25, scale and aspect-ratio crops of the 28x28 images
+           resized to 75x75 (the smallest input the network takes; evaluation: rescaled to
+           84, the centre 75), flips; no
            auxiliary head (its 5x5 convolution needs the 17x17 map of a 299 input); 4 epochs
            of batch 128, SGD lr 0.05 with cosine decay, as the small GoogLeNet. Not yet
            measured.

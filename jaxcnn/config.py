@@ -55,7 +55,8 @@ def base_config() -> ConfigDict:
   #   "random": a random window of the rescaled image (AlexNet Sec. 4.1)
   #   "scale_jitter": shorter side rescaled to S ~ U[scale_jitter] per image, then a random
   #       window (VGG Sec. 3.1; data.resize is then only evaluation's scale)
-  #   "inception": 8%-100% of the area, aspect ratio in [3/4, 4/3], resized (GoogLeNet Sec. 6)
+  #   "inception": 8%-100% of the image's area, aspect ratio in [3/4, 4/3], resized
+  #       (GoogLeNet Sec. 6; drawn on the image as stored: data.resize is evaluation's)
   c.data.train_crop = "pad"
   c.data.random_crop_padding = 0
   c.data.scale_jitter = (256, 512)  # (S_min, S_max) of train_crop="scale_jitter".

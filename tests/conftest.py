@@ -24,16 +24,17 @@ _CACHE_VAR = "JAXCNN_TEST_XLA_CACHE"
 
 def pytest_configure(config):
   """One persistent XLA compilation cache for the test processes of a session (both xdist
-  workers): many tests compile the same steps (tiny LeNet-5 runs, seeds of one arm). Size-
-  bounded, so JAX locks the cache while reading or writing an entry (its writes are not
-  atomic). The trainer processes the tests start do not use it: some are killed mid-run."""
+  workers): many tests compile the same steps (tiny LeNet-5 runs, seeds of one arm). Not
+  size-bounded: JAX would then rescan the whole cache under a lock at every write. Its
+  writes are not atomic, but its entries are compressed, so one read while it is written
+  fails to decompress and JAX compiles instead (with a warning). The trainer processes the
+  tests start do not use it."""
   if os.environ.get(_CACHE_VAR) is None:
     os.environ[_CACHE_VAR] = tempfile.mkdtemp(prefix="jaxcnn-xla-cache-")
     config.stash[_CACHE_OWNER] = os.environ[_CACHE_VAR]
   import jax  # After XLA_FLAGS above.
   jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VAR])
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  jax.config.update("jax_compilation_cache_max_size", 4 << 30)
 
 
 _CACHE_OWNER = pytest.StashKey[str]()

@@ -172,12 +172,15 @@ def test_draws_cover_the_papers_ranges():
     scales.append(int(c["scaled"][0]))
     tops.append(int(c["window"][0]) / (int(c["scaled"][0]) - 224))
     flips.append(bool(c["flip"]))
-    boxes.append(transforms_tf.draw(inception, 300, 400, 3, key)["window"].numpy())
+    drawn = transforms_tf.draw(inception, 300, 400, 3, key)
+    # The box is drawn on the image as stored (data.resize is evaluation's).
+    np.testing.assert_array_equal(drawn["scaled"], [300, 400])
+    boxes.append(drawn["window"].numpy())
   assert min(scales) >= 256 and max(scales) <= 512 and len(set(scales)) > 150
   assert min(tops) >= 0 and max(tops) <= 1 and np.std(tops) > 0.2
   assert 0.35 < np.mean(flips) < 0.65
   y, x, h, w = np.array(boxes).T
-  sh, sw = 256, 341  # 300x400 rescaled to a shorter side of 256.
+  sh, sw = 300, 400
   assert (y >= 0).all() and (x >= 0).all() and (y + h <= sh).all() and (x + w <= sw).all()
   area, ratio = h * w / (sh * sw), w / h
   # As augment's test: rounding to pixels moves the area and ratio a little past the bounds.
@@ -199,3 +202,14 @@ def test_keys_are_a_function_of_seed_step_and_position():
                                          tf.constant(9, tf.int64)).numpy())
   others = [key(2, 5, 9), key(1, 6, 9), key(1, 5, 10), key(1, 9, 5)]
   assert all((one != k.numpy()).any() for k in others)
+
+
+@pytest.mark.parametrize("h, w, size", [(100, 150, 224), (37, 200, 224), (223, 120, 224),
+                                        (5, 7, 96), (300, 250, 224), (150, 300, 224)])
+def test_resize_square_is_the_triangle_kernel_enlarging_and_shrinking(h, w, size):
+  # Enlarging on both axes takes TF's bilinear resize, otherwise the antialiased resampler.
+  pixels = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+  got = transforms_tf.resize_square(tf.constant(pixels), size).numpy()
+  want = augment.resize(pixels[None].astype(np.float32), size, size)[0]
+  assert got.dtype == np.float32 and got.shape == (size, size, 3)
+  assert_close(got / 255.0, want / 255.0, rtol=0, ulps=RESAMPLING_ULPS)

@@ -230,8 +230,10 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
 
   def scaled_and_cropped(images, rng):
     images = images.astype(np.float32) / 255.0
-    # Scale jitter draws its own scale per image; data.resize is then evaluation's scale.
-    if resize and train_crop != "scale_jitter":
+    # Scale jitter draws its own scale per image, and the scale and aspect-ratio crop its box
+    # from the image as stored (as GoogLeNet's patches of the image; one resampling, not
+    # two): data.resize is then evaluation's scale.
+    if resize and train_crop not in ("scale_jitter", "inception"):
       images = augment.resize_shorter(images, resize)
     if train_crop == "random":
       return augment.random_window(images, size, rng)

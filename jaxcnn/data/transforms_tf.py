@@ -97,10 +97,11 @@ def _centred(n, size):
   return tf.where(n >= size, (n - size) // 2, -((size - n) // 2))
 
 
-def _uniform_int(key, low, high):
-  """An integer uniform in [low, high] (inclusive), from ``key``."""
-  return tf.random.stateless_uniform([], key, minval=low, maxval=high + 1, dtype=tf.int32,
-                                     alg=_PHILOX)
+def _uniform_int(u, low, high):
+  """An integer uniform in [low, high] (inclusive), from ``u`` uniform in [0, 1) (float64)."""
+  low, high = tf.cast(low, tf.int32), tf.cast(high, tf.int32)
+  n = tf.cast(high - low + 1, tf.float64)
+  return tf.minimum(low + tf.cast(tf.floor(u * n), tf.int32), high)
 
 
 def _key(key, data):
@@ -117,21 +118,21 @@ def example_key(seed, step, position):
 
 
 def inception_box(h, w, key, area=(0.08, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10):
-  """``augment.inception_boxes`` for one image: (y, x, bh, bw), int32."""
+  """``augment.inception_boxes`` for one image: (y, x, bh, bw), int32. Every number it draws
+  comes from one call of the generator (each call is several graph ops per example)."""
   h64, w64 = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
-  target = h64 * w64 * tf.random.stateless_uniform([attempts], _key(key, 0), *area,
-                                                   dtype=tf.float64, alg=_PHILOX)
-  aspect = tf.exp(tf.random.stateless_uniform([attempts], _key(key, 1), math.log(ratio[0]),
-                                              math.log(ratio[1]), dtype=tf.float64,
-                                              alg=_PHILOX))
+  u = tf.random.stateless_uniform([2 * attempts + 2], key, dtype=tf.float64, alg=_PHILOX)
+  target = h64 * w64 * (area[0] + (area[1] - area[0]) * u[:attempts])
+  log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+  aspect = tf.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * u[attempts:2 * attempts])
   bw = tf.cast(tf.round(tf.sqrt(target * aspect)), tf.int32)
   bh = tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32)
   fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
   first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
   dh, dw = bh[first], bw[first]
   # (Drawn whether or not a box fits, so kept in range when none does.)
-  y = _uniform_int(_key(key, 2), 0, tf.maximum(h - dh, 0))
-  x = _uniform_int(_key(key, 3), 0, tf.maximum(w - dw, 0))
+  y = _uniform_int(u[2 * attempts], 0, tf.maximum(h - dh, 0))
+  x = _uniform_int(u[2 * attempts + 1], 0, tf.maximum(w - dw, 0))
   # No draw fits: the largest centred box whose aspect ratio is within ``ratio``.
   image_aspect = w64 / h64
   fh = tf.where(image_aspect < ratio[0], tf.cast(tf.round(w64 / ratio[0]), tf.int32), h)
@@ -148,6 +149,12 @@ def _check_fits(sh, sw, size, what):
           "or lower data.image_size."))
 
 
+def _resizes(spec: Spec) -> bool:
+  """Whether data.resize rescales the image first (not for the scale and aspect-ratio crop,
+  whose box is drawn on the image as stored: ``pipeline.make_preprocess``)."""
+  return bool(spec.resize) and spec.train_crop != "inception"
+
+
 def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
   """The choices for an image of h x w: the size (sh, sw) it is rescaled to, the window
   (top, left, out_h, out_w) of the rescaled image, and in training the flip, the colour
@@ -156,10 +163,14 @@ def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
   h, w = tf.cast(h, tf.int32), tf.cast(w, tf.int32)
   size = spec.size
   crop = spec.train_crop
+  # The uniform draws of training, one call of the generator: scale, window top and left,
+  # pad-and-crop shift (two), flip.
+  u = (tf.random.stateless_uniform([6], key, dtype=tf.float64, alg=_PHILOX)
+       if key is not None else None)
   if crop == "scale_jitter":
-    s = _uniform_int(_key(key, 0), *spec.scale_jitter)
+    s = _uniform_int(u[0], *spec.scale_jitter)
     sh, sw = shorter_side_shape(h, w, s)
-  elif spec.resize:
+  elif _resizes(spec):
     sh, sw = shorter_side_shape(h, w, spec.resize)
   else:
     sh, sw = h, w
@@ -169,8 +180,7 @@ def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
     with tf.control_dependencies([_check_fits(sh, sw, size, {
         "random": "random crop", "scale_jitter": "scale jitter"}[crop])]):
       sh, sw = tf.identity(sh), tf.identity(sw)
-    window = [_uniform_int(_key(key, 1), 0, sh - size), _uniform_int(_key(key, 2), 0, sw - size),
-              size, size]
+    window = [_uniform_int(u[1], 0, sh - size), _uniform_int(u[2], 0, sw - size), size, size]
   elif crop == "inception":
     window = tf.unstack(inception_box(sh, sw, _key(key, 3)))
   elif spec.crop and size:
@@ -186,11 +196,10 @@ def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
       out["alpha"] = tf.random.stateless_normal([channels], _key(key, 4), stddev=spec.pca_std,
                                                 dtype=tf.float64, alg=_PHILOX)
     if crop == "pad" and spec.padding:
-      out["shift"] = tf.random.stateless_uniform([2], _key(key, 5), 0, 2 * spec.padding + 1,
-                                                 dtype=tf.int32, alg=_PHILOX)
+      out["shift"] = tf.stack([_uniform_int(u[3], 0, 2 * spec.padding),
+                               _uniform_int(u[4], 0, 2 * spec.padding)])
     if spec.flip:
-      out["flip"] = tf.random.stateless_uniform([], _key(key, 6), dtype=tf.float32,
-                                                alg=_PHILOX) < 0.5
+      out["flip"] = u[5] < 0.5
   return out
 
 
@@ -248,9 +257,19 @@ def resize_square(pixels: tf.Tensor, size: int) -> tf.Tensor:
   """[h, w, C] (uint8 or float) -> float32 [size, size, C] (``augment.resize``)."""
   shape = tf.shape(pixels)
   scale = tf.cast(size / shape[:2], tf.float32)
-  return tf.raw_ops.ScaleAndTranslate(images=pixels[None], size=[size, size], scale=scale,
-                                      translation=tf.zeros([2]), kernel_type="triangle",
-                                      antialias=True)[0]
+
+  def antialiased():
+    return tf.raw_ops.ScaleAndTranslate(images=pixels[None], size=[size, size], scale=scale,
+                                        translation=tf.zeros([2]), kernel_type="triangle",
+                                        antialias=True)[0]
+
+  # Enlarging, the triangle kernel keeps its width and is bilinear interpolation at the
+  # half-pixel centres, edges included (a sample before the first pixel takes the first
+  # pixel's value either way), which TF's bilinear resize computes in half the time.
+  def bilinear():
+    return tf.image.resize(pixels, [size, size], method="bilinear", antialias=False)
+
+  return tf.cond(tf.reduce_all(scale >= 1.0), bilinear, antialiased)
 
 
 def _per_channel_affine(pixels, scale, shift):
@@ -270,7 +289,7 @@ def render(spec: Spec, image, h, w, choices: dict, colour_pca=None) -> tf.Tensor
   the colour noise and the normalisation are one multiply and one add per value (the
   per-channel factors computed first), and the flip reverses in place of a strided copy."""
   # Without scale jitter or data.resize the image keeps its size (``draw``), known here.
-  rescaled = spec.train_crop == "scale_jitter" or bool(spec.resize)
+  rescaled = spec.train_crop == "scale_jitter" or _resizes(spec)
   pixels = rescaled_window(image, h, w, choices["scaled"], choices["window"], rescaled)
   if spec.train_crop == "inception":
     pixels = resize_square(pixels, spec.size)  # From uint8 where the window was only cut.
