@@ -316,7 +316,8 @@ def test_bench_input_reports_the_streaming_rates(stream_dir, capsys):
       (w, crop, "ten_crop", size, 8) for w in (1, 2)
       for crop, size in (("scale_jitter", "224x224x3"), ("random", "227x227x3"))]
   assert all(r[k] > 0 for r in rows for k in ("decode_img_s", "decode_preprocess_img_s",
-                                              "eval_img_s"))
+                                              "eval_img_s", "cpu_cores"))
+  assert all(r["cpu_cores"] <= os.cpu_count() + 0.5 for r in rows)  # CPU over wall time.
   # Decoding alone is measured once per worker count.
   assert rows[0]["decode_img_s"] == rows[1]["decode_img_s"]
 

@@ -11,13 +11,16 @@ scale and aspect-ratio crops, ResNet's scale augmentation) give the preprocessin
 worker count and config, one row: ``decode_img_s``, reading and decoding whole images (the
 same for every config of a worker count), ``decode_preprocess_img_s``, with the config's
 training preprocessing, each the median of --rounds passes of --batches batches from
-``TrainBatches.iterate`` (prefetching, as training reads them), and ``eval_img_s``, the
+``TrainBatches.iterate`` (prefetching, as training reads them), ``cpu_cores``, the cores the
+process kept busy meanwhile (the workers, and the reading and batching around them), and
+``eval_img_s``, the
 batches of the config's evaluation protocol (centre crop, 10-crop or dense) over the split.
 """
 
 import argparse
 import contextlib
 import json
+import resource
 import statistics
 import sys
 import time
@@ -36,19 +39,26 @@ CONFIGS = ("configs/alexnet.py", "configs/vgg16.py", "configs/vgg16.py:jitter",
            "configs/googlenet.py", "configs/resnet18.py")
 
 
-def rate(batches: pipeline.TrainBatches, count: int, rounds: int) -> float:
+def _cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def rate(batches: pipeline.TrainBatches, count: int, rounds: int) -> tuple[float, float]:
   """Median over ``rounds`` of the images/s of ``count`` consecutive batches of one iterator,
-  after one untimed batch; each round meets batches (crops) that the others do not."""
+  after one untimed batch (each round meets batches, crops, that the others do not), and the
+  cores the process kept busy meanwhile (CPU time over wall time, every thread counted)."""
   it = batches.iterate(0)
   next(it)
-  times = []
+  times, cpu = [], _cpu_seconds()
   for _ in range(rounds):
     t = time.perf_counter()
     for _ in range(count):
       next(it)
     times.append(time.perf_counter() - t)
+  cores = (_cpu_seconds() - cpu) / sum(times)
   it.close()
-  return count * batches.local_batch / statistics.median(times)
+  return count * batches.local_batch / statistics.median(times), cores
 
 
 def eval_rate(source, config, num_classes: int, batches: int, workers: int) -> float:
@@ -93,17 +103,18 @@ def run(args) -> list[dict]:
   for workers in args.workers:
     decoded = pipeline.TrainBatches(source, batch, 0, workers=workers,
                                     preprocess=pipeline.DecodeOnly())
-    decode_rate = round(rate(decoded, args.batches, args.rounds), 1)
+    decode_rate = round(rate(decoded, args.batches, args.rounds)[0], 1)
     for path, config, preprocess in configs:
       full = pipeline.TrainBatches(source, config.batch_size, 0, workers=workers,
                                    preprocess=preprocess)
       shape = full[0]["image"].shape
+      full_rate, cores = rate(full, args.batches, args.rounds)
       results.append({
           "dataset": args.dataset, "config": path, "train_crop": config.data.train_crop,
           "eval_protocol": config.eval_protocol, "batch": config.batch_size,
           "output": "x".join(map(str, shape[1:])), "workers": workers,
           "decode_img_s": decode_rate,
-          "decode_preprocess_img_s": round(rate(full, args.batches, args.rounds), 1),
+          "decode_preprocess_img_s": round(full_rate, 1), "cpu_cores": round(cores, 2),
           "eval_img_s": round(eval_rate(source, config, dataset.num_classes, args.batches,
                                         workers), 1)})
   return results
@@ -130,7 +141,8 @@ def main(argv=None):
             f"{r['dataset']} -> {r['output']} ({r['config']}, {r['train_crop']}), batch "
             f"{r['batch']}, {r['workers'] or pipeline.num_workers()} workers: decode "
             f"{r['decode_img_s']} img/s, decode + preprocess {r['decode_preprocess_img_s']} "
-            f"img/s, evaluation ({r['eval_protocol']}) {r['eval_img_s']} img/s", flush=True)
+            f"img/s on {r['cpu_cores']} cores, evaluation ({r['eval_protocol']}) "
+            f"{r['eval_img_s']} img/s", flush=True)
   except UserError as e:
     raise SystemExit(f"error: {e}") from None
 
