@@ -33,11 +33,17 @@ from jaxcnn.data import transforms_tf
 from jaxcnn.errors import UserError
 
 # The input pipeline runs on the host; accelerators belong to JAX (unless TF was already
-# using them, which it may keep doing).
-try:
-  tf.config.set_visible_devices([], "GPU")
-except RuntimeError:
-  pass
+# using them, which it may keep doing). Its parallelism is across examples (``workers``):
+# without one thread per op, kernels such as the resampler also split each example over TF's
+# intra-op pool, whose hand-offs cost more than they give (two workers on 2 cores: 860-1,070
+# against 1,150-1,310 img/s, benchmarks/RESULTS.md), and tf.data's max_intra_op_parallelism
+# does not stop them. (Unless TF already started.)
+for _setting in (lambda: tf.config.set_visible_devices([], "GPU"),
+                 lambda: tf.config.threading.set_intra_op_parallelism_threads(1)):
+  try:
+    _setting()
+  except RuntimeError:
+    pass
 
 Batch = dict[str, np.ndarray]
 
