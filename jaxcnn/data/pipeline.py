@@ -224,16 +224,18 @@ def make_preprocess(data_config, train: bool, *, colour_pca=None, crop: bool = T
   size = data_config.image_size
   resize = data_config.resize if resize is None else resize
   train_crop = data_config.train_crop if train else "none"
+  # Scale jitter draws its own scale per image, and the scale and aspect-ratio crop its box
+  # from the image as stored (as GoogLeNet's patches of the image; one resampling, not two):
+  # data.resize is then evaluation's scale only (here and in the Spec transforms_tf reads).
+  if train_crop in ("scale_jitter", "inception"):
+    resize = 0
   pca_std = data_config.pca_noise if train else 0.0
   if pca_std and colour_pca is None:
     raise ValueError("data.pca_noise needs the training set's colour_pca statistics.")
 
   def scaled_and_cropped(images, rng):
     images = images.astype(np.float32) / 255.0
-    # Scale jitter draws its own scale per image, and the scale and aspect-ratio crop its box
-    # from the image as stored (as GoogLeNet's patches of the image; one resampling, not
-    # two): data.resize is then evaluation's scale.
-    if resize and train_crop not in ("scale_jitter", "inception"):
+    if resize:
       images = augment.resize_shorter(images, resize)
     if train_crop == "random":
       return augment.random_window(images, size, rng)
@@ -276,7 +278,7 @@ class Spec:
   """The static half of a preprocessing (``make_preprocess``'s arguments), for ``transforms_tf``."""
   train: bool
   size: int  # data.image_size; 0: none.
-  resize: int  # Shorter side before cropping; 0: none.
+  resize: int  # Shorter side before cropping; 0: none (scale jitter, inception crops).
   train_crop: str  # "none" in evaluation.
   crop: bool  # Evaluation: cut the data.image_size centre (else the whole rescaled image).
   square: bool  # Evaluation without crop: the central square of the rescaled image.

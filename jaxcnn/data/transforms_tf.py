@@ -149,12 +149,6 @@ def _check_fits(sh, sw, size, what):
           "or lower data.image_size."))
 
 
-def _resizes(spec: Spec) -> bool:
-  """Whether data.resize rescales the image first (not for the scale and aspect-ratio crop,
-  whose box is drawn on the image as stored: ``pipeline.make_preprocess``)."""
-  return bool(spec.resize) and spec.train_crop != "inception"
-
-
 def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
   """The choices for an image of h x w: the size (sh, sw) it is rescaled to, the window
   (top, left, out_h, out_w) of the rescaled image, and in training the flip, the colour
@@ -170,7 +164,7 @@ def draw(spec: Spec, h, w, channels: int, key=None) -> dict:
   if crop == "scale_jitter":
     s = _uniform_int(u[0], *spec.scale_jitter)
     sh, sw = shorter_side_shape(h, w, s)
-  elif _resizes(spec):
+  elif spec.resize:
     sh, sw = shorter_side_shape(h, w, spec.resize)
   else:
     sh, sw = h, w
@@ -289,7 +283,7 @@ def render(spec: Spec, image, h, w, choices: dict, colour_pca=None) -> tf.Tensor
   the colour noise and the normalisation are one multiply and one add per value (the
   per-channel factors computed first), and the flip reverses in place of a strided copy."""
   # Without scale jitter or data.resize the image keeps its size (``draw``), known here.
-  rescaled = spec.train_crop == "scale_jitter" or _resizes(spec)
+  rescaled = spec.train_crop == "scale_jitter" or bool(spec.resize)
   pixels = rescaled_window(image, h, w, choices["scaled"], choices["window"], rescaled)
   if spec.train_crop == "inception":
     pixels = resize_square(pixels, spec.size)  # From uint8 where the window was only cut.
