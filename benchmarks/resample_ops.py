@@ -1,4 +1,5 @@
-"""Per-op cost of the streamed transforms' pieces on one thread: TF's resamplers, the cast,
+"""Per-op cost of the streamed transforms' pieces on one thread: TF's resamplers (one
+ScaleAndTranslate call, and transforms_tf.resample_region's call per axis), the cast,
 the per-channel normalisation and the flip, on 224x224x3 outputs of 300x300 uint8 regions.
 
   python benchmarks/resample_ops.py
@@ -9,6 +10,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from jaxcnn.data.transforms_tf import resample_region
+
+tf.config.threading.set_intra_op_parallelism_threads(1)  # As the pipeline (stream.py).
 REGIONS = tf.constant(np.random.default_rng(0).integers(0, 255, (64, 300, 300, 3), np.uint8))
 SIZE = [224, 224]
 
@@ -43,6 +47,9 @@ def main():
     side = int(224 / scale)
     bench(f"ScaleAndTranslate, antialias, x{scale}",
           lambda r: scale_and_translate(r[:side, :side], scale, True))
+    bench(f"resample_region (per axis), x{scale}",
+          lambda r: resample_region(r[:side, :side], tf.constant(SIZE), tf.constant([scale] * 2),
+                                    tf.zeros([2])))
     bench(f"ScaleAndTranslate, float input, x{scale}",
           lambda r: scale_and_translate(tf.cast(r[:side, :side], tf.float32), scale, True))
     bench(f"bilinear tf.image.resize, x{scale}",

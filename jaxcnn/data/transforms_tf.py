@@ -208,6 +208,38 @@ def _source_span(t0, t1, scale, n):
   return a, b
 
 
+def _resample_rows(rows, out_n, scale, translation):
+  """[n, m] -> float32 [out_n, m]: ``rows`` resampled along their first axis (each of the m
+  columns alike)."""
+  shape = tf.shape(rows)
+  out = tf.raw_ops.ScaleAndTranslate(
+      images=tf.reshape(rows, [1, shape[0], 1, shape[1]]), size=tf.stack([out_n, 1]),
+      scale=tf.stack([scale, 1.0]), translation=tf.stack([translation, 0.0]),
+      kernel_type="triangle", antialias=True)
+  return tf.reshape(out, [out_n, shape[1]])
+
+
+def resample_region(region, size, scale, translation) -> tf.Tensor:
+  """[h, w, C] (uint8 or float) -> float32 [size[0], size[1], C]: ScaleAndTranslate with the
+  triangle kernel and antialiasing (``scale``, ``translation``: float32 [2], (y, x)).
+
+  The same op, called once per axis with the resampled axis outermost and everything else
+  as the "channels" of a one-pixel-wide image: its pass over rows is a vectorised
+  multiply-add of whole rows, where its pass over columns works pixel by pixel, so laid out
+  this way both axes take the fast pass, and the result is bit for bit the one-call result
+  (each output is the same weighted sum, in the same order), in 0.38-0.52 ms against
+  0.89-1.33 ms for a 224x224x3 output (``python benchmarks/resample_ops.py``)."""
+  shape = tf.shape(region)
+  h, w, c = shape[0], shape[1], shape[2]
+  # Rows first, as the one call does (the same intermediate sums, so the same result).
+  rows = _resample_rows(tf.reshape(region, [h, w * c]), size[0], scale[0], translation[0])
+  columns = tf.reshape(tf.transpose(tf.reshape(rows, [size[0], w, c]), [1, 0, 2]),
+                       [w, size[0] * c])
+  columns = _resample_rows(columns, size[1], scale[1], translation[1])  # [out_w, out_h * C]
+  return tf.transpose(tf.reshape(columns, [size[1], size[0], region.shape[-1] or c]),
+                      [1, 0, 2])
+
+
 def rescaled_window(image, h, w, scaled, window, rescaled: bool = True) -> tf.Tensor:
   """[out_h, out_w, C] in [0, 255] (as decoded): the window (top, left, out_h, out_w) of the
   image rescaled to ``scaled`` (sh, sw), zero where the window leaves the image. float32,
@@ -234,11 +266,8 @@ def rescaled_window(image, h, w, scaled, window, rescaled: bool = True) -> tf.Te
     translation = tf.cast(tf.stack([tf.cast(y0, tf.float64) * sy - tf.cast(t0, tf.float64),
                                     tf.cast(x0, tf.float64) * sx - tf.cast(l0, tf.float64)]),
                           tf.float32)
-    out = tf.raw_ops.ScaleAndTranslate(
-        images=region[None], size=tf.stack([t1 - t0, l1 - l0]),
-        scale=tf.cast(tf.stack([sy, sx]), tf.float32), translation=translation,
-        kernel_type="triangle", antialias=True)[0]
-    return out
+    return resample_region(region, tf.stack([t1 - t0, l1 - l0]),
+                           tf.cast(tf.stack([sy, sx]), tf.float32), translation)
 
   if not rescaled:
     pixels = cut()
@@ -253,9 +282,7 @@ def resize_square(pixels: tf.Tensor, size: int) -> tf.Tensor:
   scale = tf.cast(size / shape[:2], tf.float32)
 
   def antialiased():
-    return tf.raw_ops.ScaleAndTranslate(images=pixels[None], size=[size, size], scale=scale,
-                                        translation=tf.zeros([2]), kernel_type="triangle",
-                                        antialias=True)[0]
+    return resample_region(pixels, tf.constant([size, size]), scale, tf.zeros([2]))
 
   # Enlarging, the triangle kernel keeps its width and is bilinear interpolation at the
   # half-pixel centres, edges included (a sample before the first pixel takes the first
