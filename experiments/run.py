@@ -1,7 +1,7 @@
 """Runs an ablation study: every arm x seed, then its table, CSV and learning curves.
 
   python -m experiments.run experiments/lrn.py [--summarize_only] [--rerun_stale]
-      [--refresh_curves] [--workdir_root=runs/experiments]
+      [--refresh_curves] [--reproduce=ARM[:SEED]] [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds;
 see experiments/README.md. Each finished run leaves a small JSON record under
@@ -11,6 +11,8 @@ completed over several sittings; an interrupted run resumes from its checkpoints
 of the configs the arms build today, the runner writes experiments/results/<study>.md (the
 table), .csv (one row per run) and .png (curves) (experiments/report.py). Records of another
 code version or config are stale: the runner names them, and --rerun_stale retrains them.
+--reproduce trains one recorded run again from scratch, at the record's code version, and
+compares it with its record (experiments/results/reproductions.jsonl).
 """
 
 import argparse
@@ -196,6 +198,72 @@ def _device() -> str:
   return f"{len(devices)} x {devices[0].device_kind}"
 
 
+REPRODUCTIONS = "reproductions.jsonl"
+
+
+def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
+              workdir_root: str) -> int:
+  """Trains the recorded run (arm ``name``, ``seed``; default the first) again in a workdir of
+  its own, from its record's config at its code version (this checkout's), and compares the
+  two: top-1 and every logged training loss. Appends the comparison to reproductions.jsonl
+  in ``results_dir``. A reproduction cut short resumes with the same command."""
+  from jaxcnn import fileio
+  from jaxcnn import train
+  arm = study.arm(name)
+  seed = study.seeds[0] if seed is None else seed
+  record = records_lib.read(results_dir, study).get((arm.name, seed))
+  if record is None:
+    print(f"error: {study.name} has no record of {arm.name}, seed {seed} to reproduce.",
+          file=sys.stderr)
+    return 1
+  version, current = records_lib.version_of(record), records_lib.code_version()
+  if version != current:
+    print(f"error: {arm.name}, seed {seed} was trained at code version {version}, and this "
+          f"checkout is at {current}: a run reproduces only at its own code version. "
+          f"Run this from a worktree at it (git worktree add ../at-{version} {version}, with "
+          "today's experiments/ files copied in; see experiments/README.md).", file=sys.stderr)
+    return 1
+  source = source_workdir(study, arm, seed, workdir_root)
+  config = build_config(arm, seed, source)
+  workdir = os.path.join(workdir_root, study.name, "reproduce", arm.slug, f"seed{seed}")
+  print(f"== {study.name}: reproducing {arm.name}, seed {seed} -> {workdir}", flush=True)
+  result = train.train_and_evaluate(config, workdir)
+  if result is None:
+    print("Stopped; run the same command again to continue.")
+    return 0
+  losses = lambda curve: {row["step"]: row["train/loss"] for row in curve if "train/loss" in row}
+  then, now = losses(record.get("curve", [])), losses(_curves(workdir))
+  steps = sorted(set(then) & set(now))
+  differ = [k for k in steps if then[k] != now[k]]
+  top1 = result.get("eval/top1")
+  entry = {
+      "study": study.name, "arm": arm.name, "seed": seed, "code_version": version,
+      "recorded_top1": record.get("top1"), "top1": top1,
+      "difference_points": (round(100 * (top1 - record["top1"]), 4)
+                            if top1 is not None and record.get("top1") is not None else None),
+      "losses_compared": len(steps), "losses_equal": len(steps) - len(differ),
+      "first_different_step": differ[0] if differ else None,
+      "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
+      "recorded_device": record.get("device"), "device": _device(),
+      "recorded_load_average": record.get("load_average"),
+      "load_average": round(os.getloadavg()[0], 2),
+      "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),
+  }
+  path = os.path.join(results_dir, REPRODUCTIONS)
+  lines = open(path).read().splitlines() if os.path.exists(path) else []
+  lines.append(json.dumps(entry))
+  fileio.atomic_write(path, lambda f: f.write("\n".join(lines) + "\n"))
+  same = (f"every one of the {len(steps)} logged training losses equal" if not differ else
+          f"training losses equal at {len(steps) - len(differ)} of {len(steps)} logged steps, "
+          f"the first difference at step {differ[0]}")
+  print(f"{study.name}, {arm.name}, seed {seed} (code version {version}): top-1 "
+        f"{100 * top1:.2f}% against the recorded {100 * record['top1']:.2f}% "
+        f"({entry['difference_points']:+.2f} points); {same}. Recorded on "
+        f"{record.get('cpus')} CPUs ({record.get('device')}), reproduced on {os.cpu_count()} "
+        f"({entry['device']}). Appended to {path}.")
+  return 0
+
+
 def stale_runs(study: Study, existing: dict, current: str,
                workdir_root: str = os.path.join(REPO, "runs/experiments")) -> dict:
   """{(arm, seed): why} for records that cannot share a table with runs trained now: another
@@ -239,6 +307,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--refresh_curves", action="store_true",
                       help="re-read the learning curves of finished runs from their workdirs "
                            "(where they are on this machine) into their records")
+  parser.add_argument("--reproduce", metavar="ARM[:SEED]",
+                      help="train one recorded run again from scratch (default seed: the "
+                           "first) and compare it with its record")
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
@@ -250,6 +321,14 @@ def main(argv: list[str]) -> int:
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.refresh_curves:
     print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
+  if args.reproduce:
+    name, _, seed = args.reproduce.rpartition(":") if ":" in args.reproduce else (
+        args.reproduce, "", "")
+    if not any(a.name == name for a in study.arms) or not (seed.isdigit() or not seed):
+      print(f"error: --reproduce takes ARM or ARM:SEED, and {study.name}'s arms are "
+            f"{', '.join(repr(a.name) for a in study.arms)}.", file=sys.stderr)
+      return 1
+    return reproduce(study, name, int(seed) if seed else None, args.results_dir, workdir_root)
   existing = records_lib.read(args.results_dir, study)
   if not args.summarize_only:
     current = records_lib.code_version()

@@ -376,3 +376,37 @@ def test_the_grid_reduction_studys_counts_are_its_setups():
         f"{total.params:,} and {total.macs / 1e6:.2f}M" in setup, name
   conv_then_pool, parallel = totals["convolution then pooling"], totals["parallel (Fig. 10)"]
   assert conv_then_pool.params == parallel.params and conv_then_pool.macs > parallel.macs
+
+
+def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_path,
+                                                               monkeypatch, capsys):
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  study = tmp_path / "width.py"
+  study.write_text(STUDY.format(data_dir=data_dir).replace("SEEDS = (0, 1)", "SEEDS = (3,)"))
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  argv = [str(study), f"--results_dir={results}", f"--workdir_root={runs}"]
+  assert run.main(argv) == 0
+  capsys.readouterr()
+  assert run.main(argv + ["--reproduce=wide"]) == 0  # The first seed, 3.
+  entry, = [json.loads(line) for line in (results / run.REPRODUCTIONS).read_text().splitlines()]
+  record = json.load(open(results / "width" / "wide-seed3.json"))
+  # The same machine, code version and cores: bit for bit.
+  assert entry["arm"] == "wide" and entry["seed"] == 3 and entry["code_version"] == "abc1234"
+  assert entry["top1"] == entry["recorded_top1"] == record["top1"]
+  assert entry["difference_points"] == 0 and entry["first_different_step"] is None
+  assert entry["losses_compared"] == entry["losses_equal"] == 4
+  assert entry["workdir"] == str(runs / "width" / "reproduce" / "wide" / "seed3")
+  assert "every one of the 4 logged training losses equal" in capsys.readouterr().out
+  # A second reproduction is appended, not written over the first.
+  assert run.main(argv + ["--reproduce=narrow:3"]) == 0
+  assert len((results / run.REPRODUCTIONS).read_text().splitlines()) == 2
+
+  # Another code version, an unknown arm or seed: refused, saying why.
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "def5678")
+  assert run.main(argv + ["--reproduce=wide:3"]) == 1
+  assert "trained at code version abc1234" in capsys.readouterr().err
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  assert run.main(argv + ["--reproduce=medium"]) == 1
+  assert "'narrow', 'wide'" in capsys.readouterr().err
+  assert run.main(argv + ["--reproduce=wide:0"]) == 1
+  assert "no record of wide, seed 0" in capsys.readouterr().err
