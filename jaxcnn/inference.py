@@ -15,7 +15,7 @@ from jax.experimental import multihost_utils
 import numpy as np
 
 from jaxcnn import evaluate
-from jaxcnn.data import reader as reader_lib
+from jaxcnn.data import pipeline
 from jaxcnn.data import sources
 from jaxcnn.models import ops
 
@@ -87,21 +87,17 @@ def split_probabilities(protocol: evaluate.Protocol, variables, source: sources.
   evaluation split, each preprocessed and scored by ``protocol``."""
   indices = np.arange(len(source)) if indices is None else np.asarray(indices)
   grouped = Grouped(protocol, variables, batch_size, impl=impl, devices=devices)
-  reader = None if isinstance(source, sources.ArraySource) else \
-      reader_lib.ExampleReader(source, workers)
-  try:
+  if isinstance(source, sources.ArraySource):  # Images of one shape: a batch at a time.
     for start in range(0, len(indices), grouped.batch_size):
       chunk = indices[start:start + grouped.batch_size]
-      positions = start + np.arange(len(chunk))
-      if reader is None:  # Images of one shape: preprocessed a batch at a time.
-        grouped.add(positions, protocol.preprocess(source[chunk]))
-        continue
-      examples = reader(chunk, lambda example, _: protocol.preprocess(example), stack=False)
-      for position, example in zip(positions, examples):
-        grouped.add([position], example)
+      grouped.add(start + np.arange(len(chunk)), protocol.preprocess(source[chunk]))
+    return grouped.result()
+  examples = pipeline.eval_examples(source, indices, protocol.preprocess, workers=workers)
+  try:
+    for position, example in enumerate(examples):
+      grouped.add([position], example)
   finally:
-    if reader is not None:
-      reader.close()
+    examples.close()
   return grouped.result()
 
 

@@ -191,6 +191,15 @@ def eval_batches(source: Source, global_batch: int, *, process_index: int = 0,
     yield batch
 
 
+def eval_examples(source: Source, indices, preprocess, *, workers: int = 0
+                  ) -> Iterator[Batch]:
+  """The examples at ``indices`` of a streamed source, in order, each preprocessed (its
+  ``tf_example`` form) and yielded as a batch of one at its own shape: evaluation protocols
+  whose images keep their sizes (dense evaluation), decoded and preprocessed by tf.data over
+  ``workers`` threads (0: one per core)."""
+  return _stream().index_examples(source, indices, preprocess, workers=workers)
+
+
 def num_eval_batches(n: int, global_batch: int) -> int:
   return -(-n // global_batch)
 

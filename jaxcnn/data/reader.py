@@ -1,6 +1,6 @@
 """A thread pool that reads, decodes and preprocesses examples of a streamed source in numpy,
-for evaluation protocols that keep each image at its own shape (jaxcnn.inference); training
-and whole-split evaluation stream through tf.data (jaxcnn.data.stream)."""
+for the evaluation preprocessings that have no TensorFlow form (GoogLeNet's multi-crop
+squares); everything else streams through tf.data (jaxcnn.data.stream)."""
 
 import concurrent.futures
 from typing import Callable, Iterator

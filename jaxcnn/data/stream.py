@@ -67,10 +67,11 @@ def _fetch(source, indices, step, positions):
   return tf.fill(tf.shape(indices), step), positions, payloads, labels
 
 
-def dataset(source, groups: tf.data.Dataset, batch: int, prepare: Callable, *,
+def dataset(source, groups: tf.data.Dataset, batch: int | None, prepare: Callable, *,
             workers: int = 0, prefetch: int = 2) -> tf.data.Dataset:
   """Batches of ``prepare(step, position, image, label)`` over ``groups``, a dataset of
-  (indices [batch], step, positions [batch]): one group, one batch, in order.
+  (indices [batch], step, positions [batch]): one group, one batch, in order (``batch`` None:
+  the examples one at a time, each of its own shape, ``prefetch`` groups' worth ahead).
 
   Reading a group is one call into Python (array_record reads the records together);
   decoding and preprocessing run per example over ``workers`` threads."""
@@ -85,6 +86,9 @@ def dataset(source, groups: tf.data.Dataset, batch: int, prepare: Callable, *,
 
   ds = ds.unbatch().map(one, num_parallel_calls=workers or tf.data.AUTOTUNE,
                         deterministic=True)
+  if batch is None:
+    return ds.prefetch(prefetch * groups.element_spec[0].shape[0]).with_options(
+        options(workers))
   return ds.batch(batch).prefetch(prefetch).with_options(options(workers))
 
 
@@ -160,6 +164,38 @@ def train_batches(batches, start: int, stop: int | None = None,
   groups = steps.map(tf.autograph.experimental.do_not_convert(group))
   ds = dataset(b.source, groups, b.local_batch, prepare, workers=b.workers, prefetch=prefetch)
   return numpy_batches(ds)
+
+
+def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
+                   chunk: int = 16, prefetch: int = 2) -> Iterator[Batch]:
+  """The examples at ``indices``, in order, each preprocessed for evaluation and yielded as a
+  batch of one: images that keep shapes of their own (dense evaluation; jaxcnn.inference).
+  Read ``chunk`` records at a time, decoded and preprocessed over ``workers`` threads."""
+  indices = np.asarray(indices, np.int64)
+  if not len(indices):
+    return iter(())
+  chunk = max(1, min(chunk, len(indices)))
+  padded = np.concatenate([indices, np.full(-len(indices) % chunk, indices[-1])])
+  groups = tf.data.Dataset.from_tensor_slices(padded.reshape(-1, chunk)).map(
+      tf.autograph.experimental.do_not_convert(
+          lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
+
+  def prepare(step, position, image, label):
+    out = preprocess.tf_example(image) if preprocess is not None else _whole(image)
+    return {**out, "label": label}
+
+  examples = numpy_batches(dataset(source, groups, None, prepare, workers=workers,
+                                   prefetch=prefetch))
+  return _as_batches_of_one(examples, len(indices))
+
+
+def _as_batches_of_one(examples, n):
+  try:
+    for _, example in zip(range(n), examples):  # The padding of the last chunk dropped.
+      yield {k: tuple(v[None] for v in value) if isinstance(value, tuple) else value[None]
+             for k, value in example.items()}
+  finally:
+    examples.close()
 
 
 def index_batches(source, index_groups: list[np.ndarray], preprocess, *, workers: int = 0,
