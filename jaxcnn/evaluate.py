@@ -302,6 +302,44 @@ def make_protocol(config: ConfigDict, model, *, varying_size: bool = False) -> P
                   f"{', '.join(PROTOCOLS)}.")
 
 
+@dataclasses.dataclass(frozen=True)
+class MultiCropInput:
+  """GoogLeNet's multi-crop input of each image: per scale, the ``square_offsets`` squares of
+  the image rescaled to it and (``resized``) each square resized to the crop side; the crops
+  and mirrors are cut on the device (``multi_crop_probabilities``). Called on a numpy batch,
+  or (``tf_example``) on one streamed example."""
+  scales: tuple
+  parts: tuple  # pipeline.Preprocess per scale: the whole image rescaled and normalised.
+  squares: int
+  size: int
+  resized: bool
+
+  def __call__(self, batch):
+    images = []
+    for side, prep in zip(self.scales, self.parts):
+      squares = squares_of(prep(batch)["image"], side, self.squares)
+      images.append(squares)
+      if self.resized:
+        n, k = squares.shape[:2]
+        flat = squares.reshape((n * k,) + squares.shape[2:])
+        images.append(augment.resize(flat, self.size, self.size).reshape(
+            (n, k, self.size, self.size, -1)))
+    return {"image": tuple(images), "label": batch["label"].astype(np.int32)}
+
+  def tf_example(self, image, key=None) -> dict:
+    import tensorflow as tf
+    from jaxcnn.data import transforms_tf
+    image = transforms_tf.decoded(image)  # Every scale reads the whole image.
+    images = []
+    for side, prep in zip(self.scales, self.parts):
+      squares = transforms_tf.squares(prep.tf_example(image)["image"], side, self.squares)
+      images.append(squares)
+      if self.resized:
+        images.append(tf.stack([transforms_tf.resize_square(square, self.size)
+                                for square in tf.unstack(squares)]))
+    return {"image": tuple(images)}
+
+
 def _multi_crop(config: ConfigDict, model) -> Protocol:
   data, multi, size = config.data, config.multi_crop, config.data.image_size
   scales = tuple(multi.scales)
@@ -311,20 +349,11 @@ def _multi_crop(config: ConfigDict, model) -> Protocol:
                     f"{size}), multi_crop.scales of at least that ({scales}), "
                     f"multi_crop.squares 1 or 3 ({multi.squares}) and multi_crop.crops 1, 5 or 6 "
                     f"({multi.crops}).")
-  per_scale = [pipeline.make_preprocess(data, train=False, crop=False, resize=s) for s in scales]
+  per_scale = tuple(pipeline.make_preprocess(data, train=False, crop=False, resize=s)
+                    for s in scales)
   keys = [multi_crop_keys(s, size, multi) for s in scales]
-  squares_per_scale, resized = multi.squares, multi.crops == 6
-
-  def preprocess(batch):
-    images = []
-    for side, prep in zip(scales, per_scale):
-      squares = squares_of(prep(batch)["image"], side, squares_per_scale)
-      images.append(squares)
-      if resized:
-        n, k = squares.shape[:2]
-        flat = squares.reshape((n * k,) + squares.shape[2:])
-        images.append(augment.resize(flat, size, size).reshape((n, k, size, size, -1)))
-    return {"image": tuple(images), "label": batch["label"].astype(np.int32)}
+  resized = multi.crops == 6
+  preprocess = MultiCropInput(scales, per_scale, multi.squares, size, resized)
 
   def probabilities(variables, images):
     step = 2 if resized else 1

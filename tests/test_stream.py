@@ -278,6 +278,26 @@ def test_dense_evaluation_takes_each_image_whole_at_its_own_shape(stream_dir):
   assert abs(result["eval/top1"] * 12 - hits) <= 1  # A near tie may fall either way.
 
 
+def test_multi_crop_evaluation_of_a_streamed_split_matches_its_numpy_form(stream_dir):
+  config = stream_config(stream_dir)
+  config.model_kwargs.weight_init = "he"  # Logits far from uniform.
+  config.eval_protocol = "multi_crop"
+  config.multi_crop.update(scales=(24, 28), squares=3, crops=6, mirrors=True)
+  exp = train.Experiment(config, train=False)
+  state = exp.init_state()
+  result = exp.evaluate(state)  # Streamed: each example's squares cut by tf.data.
+  assert result["eval/count"] == 12
+  # The numpy form of the same protocol, one image at a time.
+  variables = jax.device_get(evaluate.variables_of(state))
+  protocol, losses = exp.eval_protocol, []
+  for image, label in exp.eval_source.read(np.arange(12)):
+    views = protocol.preprocess({"image": image[None], "label": np.array([label])})
+    assert [v.shape[1] for v in views["image"]] == [3, 3, 3, 3]  # Squares, resized, x 2.
+    probs = np.asarray(protocol.probabilities(variables, views["image"]))[0]
+    losses.append(-np.log(probs[label]))
+  assert_close(result["eval/loss"], np.mean(losses), rtol=1e-5)
+
+
 def test_a_converted_checkpoint_evaluates_from_the_command_line_on_random_images(tmp_path):
   # Fresh processes, in which nothing has registered the local TFDS builders before the name
   # is looked up: preparing the dataset, then evaluating a checkpoint on it.

@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 
 from jaxcnn import config as config_lib
+from jaxcnn import evaluate
+from jaxcnn import models
 from jaxcnn.data import augment
 from jaxcnn.data import pipeline
 from jaxcnn.data import transforms_tf
@@ -236,3 +238,22 @@ def test_resample_region_is_one_scale_and_translate_bit_for_bit(dtype, h, w, out
                                       scale, translation).numpy()
   assert got.dtype == np.float32 and got.shape == (out_h, out_w, channels)
   np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_multi_crop_squares_agree_with_numpy(fmt):
+  # GoogLeNet's 144-crop input: per scale the three squares and the squares resized, from one
+  # decoding of the image.
+  config = config_lib.base_config()
+  config.data = data_config(resize=256, image_size=224)
+  config.update(model="googlenet", eval_protocol="multi_crop")
+  config.multi_crop.update(scales=(256, 320), squares=3, crops=6)
+  protocol = evaluate.make_protocol(config, models.from_config(config, 10, (224, 224, 3)))
+  for i, (h, w) in enumerate(SIZES):
+    file, pixels = encoded(image(h, w, i), fmt)
+    got = protocol.preprocess.tf_example(transforms_tf.Encoded(tf.constant(file), 3))["image"]
+    want = protocol.preprocess({"image": pixels[None], "label": np.zeros(1, np.int32)})["image"]
+    assert [tuple(g.shape) for g in got] == [w_.shape[1:] for w_ in want] == [
+        (3, 256, 256, 3), (3, 224, 224, 3), (3, 320, 320, 3), (3, 224, 224, 3)]
+    for g, w_ in zip(got, want):
+      assert_close(g.numpy(), w_[0], rtol=0, ulps=RESAMPLING_ULPS)

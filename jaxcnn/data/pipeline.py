@@ -177,12 +177,6 @@ def eval_batches(source: Source, global_batch: int, *, process_index: int = 0,
     batches = (source[indices] for indices, _ in groups)
     if preprocess is not None:
       batches = map(preprocess, batches)
-  elif preprocess is not None and not hasattr(preprocess, "tf_example"):
-    # A protocol whose preprocessing has no TensorFlow form (GoogLeNet's multi-crop squares)
-    # reads and preprocesses in numpy threads.
-    from jaxcnn.data import reader
-    batches = reader.numpy_batches(source, [indices for indices, _ in groups], preprocess,
-                                   workers)
   else:
     batches = _stream().index_batches(source, [indices for indices, _ in groups], preprocess,
                                       workers=workers)
@@ -338,6 +332,9 @@ class MultiScale:
     return {"image": tuple(v["image"] for v in views), "label": views[0]["label"]}
 
   def tf_example(self, image, key=None) -> dict:
+    if len(self.parts) > 1:  # Each part reads the whole image: decode it once.
+      from jaxcnn.data import transforms_tf
+      image = transforms_tf.decoded(image)
     return {"image": tuple(p.tf_example(image)["image"] for p in self.parts)}
 
 

@@ -83,6 +83,30 @@ class Decoded:
     return self.pixels[y:y + h, x:x + w]
 
 
+def decoded(image):
+  """``image`` decoded whole, once (a Decoded image stays as it is): for views that each read
+  all of it (evaluation at several scales)."""
+  if isinstance(image, Decoded):
+    return image
+  shape = image.shape()
+  return Decoded(image.window(0, 0, shape[0], shape[1]))
+
+
+def squares(pixels: tf.Tensor, side: int, count: int) -> tf.Tensor:
+  """[count, side, side, C]: ``evaluate.square_offsets``'s squares of ``pixels`` [h, w, C] (an
+  image whose shorter side is ``side``): along its longer side the first, central and last
+  (count 3), or the central one (count 1)."""
+  shape = tf.shape(pixels)
+  h, w = shape[0], shape[1]
+  along = tf.maximum(h, w) - side
+  positions = [along // 2] if count == 1 else [0, along // 2, along]
+
+  def cut(p):
+    out = tf.cond(h <= w, lambda: pixels[:side, p:p + side], lambda: pixels[p:p + side, :side])
+    return tf.ensure_shape(out, [side, side, pixels.shape[-1]])
+  return tf.stack([cut(p) for p in positions])
+
+
 def shorter_side_shape(h, w, size):
   """``augment.shorter_side_shape`` in the graph (float64, round half to even, as Python)."""
   h64, w64, s64 = (tf.cast(v, tf.float64) for v in (h, w, size))
