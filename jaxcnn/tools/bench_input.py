@@ -62,7 +62,8 @@ def rate(batches: pipeline.TrainBatches, count: int, rounds: int) -> tuple[float
 
 
 def eval_rate(source, config, num_classes: int, batches: int, workers: int) -> float:
-  """Images/s of up to ``batches`` batches of the config's evaluation protocol, after one."""
+  """Images/s of the config's evaluation protocol: ``batches`` batches after one (per-image
+  protocols: the examples of as many batches, after an eighth of them), real images only."""
   size = config.data.image_size
   model = models.from_config(config, num_classes, (size, size, 3))
   protocol = evaluate.make_protocol(config, model, varying_size=True)
@@ -80,11 +81,13 @@ def eval_rate(source, config, num_classes: int, batches: int, workers: int) -> f
     elapsed = time.perf_counter() - t
     examples.close()
     return count / elapsed if count else float("nan")
-  it = pipeline.eval_batches(source, config.eval_batch_size, preprocess=protocol.preprocess,
-                             workers=workers)
+  # Batches no larger than lets ``batches`` full ones follow the first on this split (a
+  # small split and a large eval_batch_size would time one padded batch).
+  size = max(1, min(config.eval_batch_size, len(source) // (batches + 1)))
+  it = pipeline.eval_batches(source, size, preprocess=protocol.preprocess, workers=workers)
   next(it)
   t = time.perf_counter()
-  count = sum(len(b["label"]) for _, b in zip(range(batches), it))
+  count = sum(int(b["mask"].sum()) for _, b in zip(range(batches), it))
   it.close()
   return count / (time.perf_counter() - t) if count else float("nan")
 
