@@ -278,6 +278,26 @@ def test_dense_evaluation_takes_each_image_whole_at_its_own_shape(stream_dir):
   assert abs(result["eval/top1"] * 12 - hits) <= 1  # A near tie may fall either way.
 
 
+def test_eval_examples_are_each_image_in_order_at_its_own_shape(stream_dir):
+  source = sources.load(DATASET, ("validation",), stream_dir).splits["validation"]
+  prep = pipeline.make_preprocess(_data(stream_dir), train=False, crop=False)  # Whole images.
+  order = np.array([5, 0, 11, 3, 7, 2, 9, 1, 4, 10, 6, 8, 5])  # A repeat; not chunks' multiple.
+  got = list(pipeline.eval_examples(source, order, prep, workers=2))
+  assert len(got) == len(order)
+  shapes = set()
+  for (image, label), example in zip(source.read(order), got):
+    assert example["label"].tolist() == [label]
+    want = prep({"image": image[None], "label": np.array([label])})["image"]
+    assert example["image"].shape == want.shape and min(want.shape[1:3]) == 32
+    shapes.add(want.shape)
+    assert_close(example["image"], want, rtol=0, ulps=2 * 512)  # As test_transforms_tf.py.
+  assert len(shapes) > 3
+  # An empty share (more processes than images) is an empty, closable stream.
+  empty = pipeline.eval_examples(source, np.array([], np.int64), prep)
+  assert list(empty) == []
+  empty.close()
+
+
 def test_multi_crop_evaluation_of_a_streamed_split_matches_its_numpy_form(stream_dir):
   config = stream_config(stream_dir)
   config.model_kwargs.weight_init = "he"  # Logits far from uniform.

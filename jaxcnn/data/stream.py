@@ -172,8 +172,8 @@ def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
   batch of one: images that keep shapes of their own (dense evaluation; jaxcnn.inference).
   Read ``chunk`` records at a time, decoded and preprocessed over ``workers`` threads."""
   indices = np.asarray(indices, np.int64)
-  if not len(indices):
-    return iter(())
+  if not len(indices):  # (A process's empty share: a generator all the same, closable.)
+    return (example for example in ())
   chunk = max(1, min(chunk, len(indices)))
   padded = np.concatenate([indices, np.full(-len(indices) % chunk, indices[-1])])
   groups = tf.data.Dataset.from_tensor_slices(padded.reshape(-1, chunk)).map(
