@@ -166,6 +166,15 @@ def train_batches(batches, start: int, stop: int | None = None,
   return numpy_batches(ds)
 
 
+def _for_evaluation(preprocess) -> Callable:
+  """``dataset``'s prepare for evaluation: the example preprocessed without randomness (or
+  whole, with no preprocessing)."""
+  def prepare(step, position, image, label):
+    out = preprocess.tf_example(image) if preprocess is not None else _whole(image)
+    return {**out, "label": label}
+  return prepare
+
+
 def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
                    chunk: int = 16, prefetch: int = 2) -> Iterator[Batch]:
   """The examples at ``indices``, in order, each preprocessed for evaluation and yielded as a
@@ -180,11 +189,8 @@ def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
       tf.autograph.experimental.do_not_convert(
           lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
 
-  def prepare(step, position, image, label):
-    out = preprocess.tf_example(image) if preprocess is not None else _whole(image)
-    return {**out, "label": label}
-
-  examples = numpy_batches(dataset(source, groups, None, prepare, workers=workers,
+  examples = numpy_batches(dataset(source, groups, None, _for_evaluation(preprocess),
+                                   workers=workers,
                                    prefetch=prefetch))
   return _as_batches_of_one(examples, len(indices))
 
@@ -208,10 +214,5 @@ def index_batches(source, index_groups: list[np.ndarray], preprocess, *, workers
   groups = tf.data.Dataset.from_tensor_slices(flat).batch(size).map(
       tf.autograph.experimental.do_not_convert(
           lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
-
-  def prepare(step, position, image, label):
-    out = preprocess.tf_example(image) if preprocess is not None else _whole(image)
-    return {**out, "label": label}
-
-  return numpy_batches(dataset(source, groups, size, prepare, workers=workers,
-                               prefetch=prefetch))
+  return numpy_batches(dataset(source, groups, size, _for_evaluation(preprocess),
+                               workers=workers, prefetch=prefetch))

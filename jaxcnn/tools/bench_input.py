@@ -83,8 +83,8 @@ def eval_rate(source, config, num_classes: int, batches: int, workers: int) -> f
     return count / elapsed if count else float("nan")
   # Batches no larger than lets ``batches`` full ones follow the first on this split (a
   # small split and a large eval_batch_size would time one padded batch).
-  size = max(1, min(config.eval_batch_size, len(source) // (batches + 1)))
-  it = pipeline.eval_batches(source, size, preprocess=protocol.preprocess, workers=workers)
+  batch = max(1, min(config.eval_batch_size, len(source) // (batches + 1)))
+  it = pipeline.eval_batches(source, batch, preprocess=protocol.preprocess, workers=workers)
   next(it)
   t = time.perf_counter()
   count = sum(int(b["mask"].sum()) for _, b in zip(range(batches), it))
