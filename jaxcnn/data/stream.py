@@ -175,6 +175,13 @@ def _for_evaluation(preprocess) -> Callable:
   return prepare
 
 
+def _unkeyed(index_groups: tf.data.Dataset) -> tf.data.Dataset:
+  """Groups of indices as ``dataset`` takes them, with step 0 and positions 0: evaluation
+  draws nothing at random, so no example key is needed."""
+  return index_groups.map(tf.autograph.experimental.do_not_convert(
+      lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
+
+
 def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
                    chunk: int = 16, prefetch: int = 2) -> Iterator[Batch]:
   """The examples at ``indices``, in order, each preprocessed for evaluation and yielded as a
@@ -185,13 +192,10 @@ def index_examples(source, indices: np.ndarray, preprocess, *, workers: int = 0,
     return (example for example in ())
   chunk = max(1, min(chunk, len(indices)))
   padded = np.concatenate([indices, np.full(-len(indices) % chunk, indices[-1])])
-  groups = tf.data.Dataset.from_tensor_slices(padded.reshape(-1, chunk)).map(
-      tf.autograph.experimental.do_not_convert(
-          lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
+  groups = _unkeyed(tf.data.Dataset.from_tensor_slices(padded.reshape(-1, chunk)))
 
   examples = numpy_batches(dataset(source, groups, None, _for_evaluation(preprocess),
-                                   workers=workers,
-                                   prefetch=prefetch))
+                                   workers=workers, prefetch=prefetch))
   return _as_batches_of_one(examples, len(indices))
 
 
@@ -211,8 +215,6 @@ def index_batches(source, index_groups: list[np.ndarray], preprocess, *, workers
   sizes = {len(g) for g in index_groups[:-1]}
   size = sizes.pop() if sizes else len(index_groups[-1]) if index_groups else 1
   flat = np.concatenate(index_groups).astype(np.int64) if index_groups else np.zeros(0, int)
-  groups = tf.data.Dataset.from_tensor_slices(flat).batch(size).map(
-      tf.autograph.experimental.do_not_convert(
-          lambda i: (i, tf.constant(0, tf.int64), tf.zeros_like(i))))
+  groups = _unkeyed(tf.data.Dataset.from_tensor_slices(flat).batch(size))
   return numpy_batches(dataset(source, groups, size, _for_evaluation(preprocess),
                                workers=workers, prefetch=prefetch))
