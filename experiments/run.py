@@ -1,7 +1,7 @@
 """Runs an ablation study: every arm x seed, then its table, CSV and learning curves.
 
   python -m experiments.run experiments/lrn.py [--summarize_only] [--rerun_stale]
-      [--refresh_curves] [--reproduce=ARM[:SEED]] [--workdir_root=runs/experiments]
+      [--refresh_curves] [--reproduce=ARM[:SEED]] [--status] [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds;
 see experiments/README.md. Each finished run leaves a small JSON record under
@@ -12,7 +12,8 @@ of the configs the arms build today, the runner writes experiments/results/<stud
 table), .csv (one row per run) and .png (curves) (experiments/report.py). Records of another
 code version or config are stale: the runner names them, and --rerun_stale retrains them.
 --reproduce trains one recorded run again from scratch, at the record's code version, and
-compares it with its record (experiments/results/reproductions.jsonl).
+compares it with its record (experiments/results/reproductions.jsonl). --status says where
+the study stands (experiments/status.py).
 """
 
 import argparse
@@ -310,6 +311,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--reproduce", metavar="ARM[:SEED]",
                       help="train one recorded run again from scratch (default seed: the "
                            "first) and compare it with its record")
+  parser.add_argument("--status", action="store_true",
+                      help="say which runs are recorded, in progress and to go, and how long "
+                           "the rest should take; train nothing")
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
@@ -321,6 +325,12 @@ def main(argv: list[str]) -> int:
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.refresh_curves:
     print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
+  if args.status:
+    from experiments import status
+    print(status.describe(study, records_lib.read(args.results_dir, study),
+                          lambda arm, seed: run_workdir(workdir_root, study.name, arm, seed),
+                          records_lib.code_version()))
+    return 0
   if args.reproduce:
     name, _, seed = args.reproduce.rpartition(":") if ":" in args.reproduce else (
         args.reproduce, "", "")

@@ -108,7 +108,7 @@ def test_steps_to_train_error_reads_the_logged_windows():
 STUDIES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
                                                   "experiments", "*.py"))
                  if os.path.basename(p) not in ("__init__.py", "run.py", "study.py",
-                                                "records.py", "report.py"))
+                                                "records.py", "report.py", "status.py"))
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: os.path.basename(p))
@@ -410,3 +410,42 @@ def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_pat
   assert "'narrow', 'wide'" in capsys.readouterr().err
   assert run.main(argv + ["--reproduce=wide:0"]) == 1
   assert "no record of wide, seed 0" in capsys.readouterr().err
+
+
+def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch, capsys):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  study = study_lib.load(str(study_file))
+  narrow, wide = study.arms
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  records.write(str(results), "width", narrow, 0,
+                {**_fake_record("narrow", 0, "v1"), "wall_s": 600.0, "device": "cpu"})
+  records.write(str(results), "width", narrow, 1,  # Resumed: its wall time is not a run's.
+                {**_fake_record("narrow", 1, "v1"), "wall_s": 5.0, "resumed": True,
+                 "device": "cpu"})
+  workdir = runs / "width" / "wide" / "seed0"
+  workdir.mkdir(parents=True)
+  (workdir / "metrics.jsonl").write_text('{"step": 4}\n{"step": 6}\n{"ste')  # Cut short.
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v2")
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={runs}", "--status"]
+  monkeypatch.setattr(run, "run_one", lambda *a: pytest.fail("--status trained a run"))
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "width: 2 of 4 runs recorded." in out
+  assert "v1 (2); this checkout: v2" in out and "worktree at v1" in out
+  assert "Devices: cpu (2)." in out
+  lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+  assert "seeds 0, 1 recorded" in lines["narrow"]
+  assert "seed 0 at step 6" in lines["wide"] and "seeds 1 not started" in lines["wide"]
+  # Only narrow's runs have a pace (600 s, the one not resumed); both of its seeds are recorded,
+  # and wide has no run of its own to time.
+  assert "min of training" not in out and "to go: the runs of wide, none of whose" in out
+
+  records.write(str(results), "width", wide, 1,
+                {**_fake_record("wide", 1, "v1"), "wall_s": 1200.0, "steps": 20})
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  # wide seed 0 is at step 6 of the 20 its recorded run took: 70% of 1,200 s left.
+  assert "3 of 4 runs recorded" in out and "seed 0 at step 6 of 20" in out
+  assert "about 14 min of training left" in out and "plus" not in out
+  assert "Devices: cpu (2), not recorded (1)." in out

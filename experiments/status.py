@@ -1,0 +1,99 @@
+"""Where a study stands, from its records and workdirs, without training anything.
+
+  python -m experiments.run experiments/lrn.py --status
+
+Per arm: the seeds recorded, the one in progress (its last logged step against the steps a
+finished run of that arm took) and those not started; then the code versions and devices of
+the records, against this checkout's version, and the wall time left at the pace of the
+arm's runs that trained in one sitting (a resumed run's record times its last sitting only).
+"""
+
+import json
+import os
+import statistics
+
+from experiments import records as records_lib
+from experiments.study import Study
+
+
+def _last_step(workdir: str) -> int | None:
+  """The last step logged in a workdir's metrics.jsonl, None where none was."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return None
+  last = None
+  with open(path) as f:
+    for line in f:
+      try:
+        last = json.loads(line).get("step", last)
+      except json.JSONDecodeError:  # A line cut short by a kill.
+        pass
+  return last
+
+
+def _seeds(seeds: list) -> str:
+  return ", ".join(str(s) for s in seeds)
+
+
+def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
+  """The status report. ``existing``: {(arm, seed): record}; ``workdir_of(arm, seed)``: the
+  run's workdir; ``current``: this checkout's code version."""
+  lines, left_s, unknown = [], 0.0, []
+  total = len(study.arms) * len(study.seeds)
+  width = max(len(a.name) for a in study.arms)
+  for arm in study.arms:
+    done = [s for s in study.seeds if (arm.name, s) in existing]
+    records = [existing[arm.name, s] for s in done]
+    steps = max((r.get("steps") or 0 for r in records), default=0)
+    walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
+    parts = [f"seeds {_seeds(done)} recorded" if done else "nothing recorded"]
+    waiting = []
+    for seed in (s for s in study.seeds if s not in done):
+      step = _last_step(workdir_of(arm, seed))
+      if step is None:
+        waiting.append(seed)
+        fraction = 0.0
+      else:
+        fraction = min(step / steps, 1.0) if steps else 0.0
+        parts.append(f"seed {seed} at step {step}" + (f" of {steps}" if steps else ""))
+      if walls:
+        left_s += statistics.mean(walls) * (1 - fraction)
+      else:
+        unknown.append(arm.name)
+    if waiting:
+      parts.append(f"seeds {_seeds(waiting)} not started")
+    lines.append(f"  {arm.name:<{width}}  " + "; ".join(parts))
+
+  versions, devices = {}, {}
+  for record in existing.values():
+    version = records_lib.version_of(record)
+    versions[version] = versions.get(version, 0) + 1
+    device = record.get("device", "not recorded")
+    devices[device] = devices.get(device, 0) + 1
+  head = [f"{study.name}: {len(existing)} of {total} runs recorded."]
+  if versions:
+    head.append("Code versions of the records: " + ", ".join(
+        f"{v} ({n})" for v, n in sorted(versions.items())) + f"; this checkout: {current}.")
+    if len(versions) > 1:
+      head.append("Mixed: the table needs one; --rerun_stale retrains the others.")
+    elif current not in versions:
+      head.append(f"New runs here would be of another version: add to these from a worktree "
+                  f"at {next(iter(versions))} (experiments/README.md), or --rerun_stale.")
+    head.append("Devices: " + ", ".join(f"{d} ({n})" for d, n in sorted(devices.items())) + ".")
+  missing = total - len(existing)
+  if missing:
+    untimed = sorted(set(unknown), key=[a.name for a in study.arms].index)
+    parts = []
+    if len(unknown) < missing:
+      parts.append(f"about {left_s / 60:.0f} min of training left at the pace of the recorded "
+                   "runs (on their devices)")
+    if len(untimed) == len(study.arms):
+      parts.append("no run of this study trained in one sitting to time it")
+    elif untimed:
+      parts.append(f"{'plus ' if parts else ''}the runs of {', '.join(untimed)}, none of whose "
+                   "runs trained in one sitting to time them")
+    estimate = ", ".join(parts)
+    head.append(f"{missing} runs to go: {estimate}.")
+  else:
+    head.append("Every run is recorded.")
+  return "\n".join(head + lines)
