@@ -110,6 +110,18 @@ def welch_t(a: list[float], b: list[float]) -> float:
   return (mb - ma) / se if se > 0 else float("inf") * (1 if mb >= ma else -1)
 
 
+def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple:
+  """The ``level`` confidence interval of mean(b) - mean(a), with Welch's degrees of freedom;
+  nans with fewer than two runs in either."""
+  if len(a) < 2 or len(b) < 2:
+    return float("nan"), float("nan")
+  if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:  # scipy's t is undefined; the means are exact.
+    return (mean_std(b)[0] - mean_std(a)[0],) * 2
+  from scipy import stats
+  ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(level)
+  return float(ci.low), float(ci.high)
+
+
 def fmt(key: str, xs: list[float], n_diverged: int = 0) -> str:
   """mean ± std of a column; runs without a value (diverged, or a threshold not reached)
   are named, not averaged."""
@@ -156,11 +168,12 @@ def table(study: Study, runs: dict) -> str:
             f"({len(seeds)} seeds per arm: {', '.join(map(str, seeds))}; code version "
             f"{', '.join(versions)}). Wall time of the training runs: "
             f"{sum(r['wall_s'] for r in all_runs) / 60:.1f} min ({_machine(runs)}); "
-            "mean ± sample std over seeds below.", ""]
+            "mean ± sample std over seeds below; Δ: the difference of the means from the "
+            "baseline's, Welch's t and its 95% confidence interval.", ""]
   if study.notes.strip():
     lines += [study.notes.strip(), ""]
   lines += ["| arm | runs | " + " | ".join(column(c).header for c in study.columns) +
-            " | Δ top-1 err (Welch t) | paper |",
+            " | Δ top-1 err (Welch t; 95% CI) | paper |",
             "|---|---|" + "---|" * len(study.columns) + "---|---|"]
   by_name = {a.name: a for a in arms}
   for arm in arms:
@@ -170,8 +183,9 @@ def table(study: Study, runs: dict) -> str:
       delta = "—"
     else:
       top1, base_top1 = (_finite(values("top1", x)) for x in (rs, runs[base.name]))
+      low, high = welch_interval(base_top1, top1)
       delta = (f"{mean_std(top1)[0] - mean_std(base_top1)[0]:+.2f} vs {base.name} "
-               f"(t = {welch_t(base_top1, top1):+.1f})")
+               f"(t = {welch_t(base_top1, top1):+.1f}; {low:+.2f} to {high:+.2f})")
     cells = [fmt(c, values(c, rs), diverged(rs)) for c in study.columns]
     lines.append(f"| {arm.name} | {len(rs)} | " + " | ".join(cells) +
                  f" | {delta} | {arm.paper} |")

@@ -91,6 +91,20 @@ def test_mean_std_and_welch_t():
   # (5 - 2) / sqrt(1/3 + 1/3), in float64.
   assert report.welch_t([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(3 / (2 / 3) ** 0.5,
                                                                              rel=1e-12)
+  # Equal variances and sizes: Welch's degrees of freedom are 2 (3 - 1) = 4, and the 97.5%
+  # quantile of Student's t with 4 degrees of freedom is 2.7764451...
+  low, high = report.welch_interval([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+  half = 2.7764451051977987 * (2 / 3) ** 0.5
+  assert (low, high) == pytest.approx((3 - half, 3 + half), rel=1e-9)
+  # Unequal variances: fewer degrees of freedom than the pooled test's, so a wider interval
+  # than the pooled one with the same standard error.
+  a, b = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 4.0, 3.0]
+  low, high = report.welch_interval(a, b)
+  mean_diff = 3.0 - 1.01
+  se = (report.mean_std(a)[1] ** 2 / 5 + 1.0 / 3) ** 0.5
+  assert low < mean_diff < high and (high - low) / 2 > 2.4469 * se  # t(0.975, 6) = 2.4469
+  assert report.welch_interval([1.0, 1.0], [2.0, 2.0]) == (1.0, 1.0)
+  assert all(v != v for v in report.welch_interval([1.0], [2.0, 3.0]))  # nan: one run
 
 
 def test_steps_to_train_error_reads_the_logged_windows():
