@@ -9,6 +9,7 @@ import dataclasses
 import math
 import os
 import re
+import warnings
 from typing import Callable
 
 from experiments import records as records_lib
@@ -118,7 +119,9 @@ def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple
   if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:  # scipy's t is undefined; the means are exact.
     return (mean_std(b)[0] - mean_std(a)[0],) * 2
   from scipy import stats
-  ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(level)
+  with warnings.catch_warnings():  # Runs equal but for float rounding (every one at chance).
+    warnings.simplefilter("ignore", RuntimeWarning)
+    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(level)
   return float(ci.low), float(ci.high)
 
 
@@ -215,8 +218,13 @@ def _selection(study: Study, runs: dict) -> list[str]:
     if ratios:
       mean, std = mean_std(ratios)
       spread = f" ± {std:.2f}" if len(ratios) > 1 else ""
+      interval = ""
+      if len(ratios) > 1 and std > 0:
+        from scipy import stats
+        ci = stats.ttest_1samp(ratios, 1.0).confidence_interval(0.95)
+        interval = f"; 95% CI of the mean {ci.low:.2f} to {ci.high:.2f}"
       out += ["", f"Ratio {g1} / {g2} of {header}, per seed: {mean:.2f}{spread} "
-              f"(min {min(ratios):.2f}, max {max(ratios):.2f}; {len(ratios)} seeds)."]
+              f"(min {min(ratios):.2f}, max {max(ratios):.2f}; {len(ratios)} seeds{interval})."]
     else:
       out += ["", f"Ratio {g1} / {g2}: no seed where both reached it."]
   return out

@@ -341,6 +341,8 @@ RATIO = True
   text = report.table(study, runs)
   assert "- a: a fast, 350 ± 71" in text
   assert "Ratio a / b of steps to 25% train err, per seed: 3.50 ± 0.71" in text
+  # Ratios 3 and 4: 3.5 ± t(0.975, 1 degree of freedom) = 12.706 times the standard error 0.5.
+  assert "2 seeds; 95% CI of the mean -2.85 to 9.85)." in text
 
 
 def test_records_before_the_counts_fix_hold_twice_the_parameters():
