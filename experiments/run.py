@@ -299,7 +299,8 @@ def mixed_versions(study: Study, existing: dict) -> str:
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("study", help="experiments/<study>.py")
+  parser.add_argument("study", nargs="+",
+                      help="experiments/<study>.py (several: with --status only)")
   parser.add_argument("--summarize_only", action="store_true",
                       help="only rewrite the table, CSV and plot from the records")
   parser.add_argument("--rerun_stale", action="store_true",
@@ -321,16 +322,23 @@ def main(argv: list[str]) -> int:
   args = parser.parse_args(argv)
   # Paths in records and configs (workdirs, an arm's init_from) are relative to the repository.
   os.chdir(REPO)
-  study = study_lib.load(args.study)
   workdir_root = os.path.join(REPO, args.workdir_root)
-  if args.refresh_curves:
-    print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
   if args.status:
     from experiments import status
-    print(status.describe(study, records_lib.read(args.results_dir, study),
-                          lambda arm, seed: run_workdir(workdir_root, study.name, arm, seed),
-                          records_lib.code_version()))
+    reports = []
+    for path in args.study:
+      study = study_lib.load(path)
+      reports.append(status.describe(
+          study, records_lib.read(args.results_dir, study),
+          lambda arm, seed, study=study: run_workdir(workdir_root, study.name, arm, seed),
+          records_lib.code_version()))
+    print("\n\n".join(reports))
     return 0
+  if len(args.study) > 1:
+    parser.error("one study at a time, but with --status")
+  study = study_lib.load(args.study[0])
+  if args.refresh_curves:
+    print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
   if args.reproduce:
     name, _, seed = args.reproduce.rpartition(":") if ":" in args.reproduce else (
         args.reproduce, "", "")

@@ -39,6 +39,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
   """The status report. ``existing``: {(arm, seed): record}; ``workdir_of(arm, seed)``: the
   run's workdir; ``current``: this checkout's code version."""
   lines, left_s, unknown = [], 0.0, []
+  stale_n, stale_s, stale_untimed = 0, 0.0, False
   total = len(study.arms) * len(study.seeds)
   width = max(len(a.name) for a in study.arms)
   for arm in study.arms:
@@ -47,6 +48,12 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     steps = max((r.get("steps") or 0 for r in records), default=0)
     walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
     parts = [f"seeds {_seeds(done)} recorded" if done else "nothing recorded"]
+    stale = [s for s in done if records_lib.version_of(existing[arm.name, s]) != current]
+    if stale:
+      parts[0] += f" (of another code version: {_seeds(stale)})"
+      stale_n += len(stale)
+      stale_s += statistics.mean(walls) * len(stale) if walls else 0.0
+      stale_untimed |= not walls
     waiting = []
     for seed in (s for s in study.seeds if s not in done):
       step = _last_step(workdir_of(arm, seed))
@@ -75,7 +82,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     head.append("Code versions of the records: " + ", ".join(
         f"{v} ({n})" for v, n in sorted(versions.items())) + f"; this checkout: {current}.")
     if len(versions) > 1:
-      head.append("Mixed: the table needs one; --rerun_stale retrains the others.")
+      head.append("Mixed: a table needs one.")
     elif current not in versions:
       head.append(f"New runs here would be of another version: add to these from a worktree "
                   f"at {next(iter(versions))} (experiments/README.md), or --rerun_stale.")
@@ -96,4 +103,8 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     head.append(f"{missing} runs to go: {estimate}.")
   else:
     head.append("Every run is recorded.")
+  if stale_n:
+    head.append(f"With --rerun_stale here, the {stale_n} runs of another code version train "
+                "again too" + (f": about {stale_s / 60:.0f} min more" if stale_s else "") +
+                (" (some untimed)" if stale_untimed and stale_s else "") + ".")
   return "\n".join(head + lines)

@@ -449,6 +449,9 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   out = capsys.readouterr().out
   assert "width: 2 of 4 runs recorded." in out
   assert "v1 (2); this checkout: v2" in out and "worktree at v1" in out
+  assert "seeds 0, 1 recorded (of another code version: 0, 1)" in out
+  # Retraining them here (--rerun_stale) costs narrow's pace, 600 s, each.
+  assert "the 2 runs of another code version train again too: about 20 min more." in out
   assert "Devices: cpu (2)." in out
   lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
   assert "seeds 0, 1 recorded" in lines["narrow"]
@@ -463,5 +466,18 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   out = capsys.readouterr().out
   # wide seed 0 is at step 6 of the 20 its recorded run took: 70% of 1,200 s left.
   assert "3 of 4 runs recorded" in out and "seed 0 at step 6 of 20" in out
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")  # Now every record is of this version.
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "another code version" not in out and "worktree" not in out
   assert "about 14 min of training left" in out and "plus" not in out
   assert "Devices: cpu (2), not recorded (1)." in out
+  # Several studies at once, with --status only.
+  other = tmp_path / "depth.py"
+  other.write_text(STUDY.format(data_dir=str(tmp_path)).replace('"Width"', '"Depth"'))
+  assert run.main([str(study_file), str(other)] + argv[1:]) == 0
+  out = capsys.readouterr().out
+  assert "width: 3 of 4 runs recorded." in out and "depth: 0 of 4 runs recorded." in out
+  with pytest.raises(SystemExit):
+    run.main([str(study_file), str(other)] + argv[1:-1])
+  assert "one study at a time" in capsys.readouterr().err
