@@ -361,12 +361,13 @@ def test_the_table_names_an_accelerator_and_the_commit_can_be_given(monkeypatch)
   assert run._git_commit() == "abc1234"
 
 
-def _totals(study):
+def _totals(study, size=64):
   from jaxcnn.tools import summary
   totals = {}
   for arm in study.arms:
-    model = models.from_config(run.build_config(arm, 0), 10, (64, 64, 1))
-    totals[arm.name] = next(r for r in summary.summarize(model, (1, 64, 64, 1)) if r.path == "")
+    model = models.from_config(run.build_config(arm, 0), 10, (size, size, 1))
+    totals[arm.name] = next(r for r in summary.summarize(model, (1, size, size, 1))
+                            if r.path == "")
   return totals
 
 
@@ -381,6 +382,17 @@ def test_the_factorisation_studys_arms_cost_the_same():
   for name, total in totals.items():
     assert abs(total.macs - base) <= 0.01 * base, name
     assert f"{total.macs:,}" in study.setup and f"{total.params:,}" in study.setup, name
+
+
+def test_the_factorisation_follow_ups_counts_at_128_are_its_setups():
+  study = study_lib.load(os.path.join(study_lib.REPO, "experiments", "factorisation_128.py"))
+  assert all(arm.overrides["data.image_size"] == 128 for arm in study.arms)
+  totals = _totals(study, 128)
+  setup = " ".join(study.setup.split())
+  for name, total in totals.items():
+    assert f"{total.macs:,}" in setup and f"{total.params:,}" in setup, name
+  two, asymmetric = totals["two 3x3"].macs, totals["1x3 + 3x1"].macs
+  assert abs(asymmetric - two) <= 0.01 * two
 
 
 def test_the_grid_reduction_studys_counts_are_its_setups():
