@@ -224,6 +224,10 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
           f"Run this from a worktree at it (git worktree add ../at-{version} {version}, with "
           "today's experiments/ files copied in; see experiments/README.md).", file=sys.stderr)
     return 1
+  # Compiled afresh, never read from a persistent compilation cache: the reproduction then
+  # tests the compilation too, not only the arithmetic.
+  import jax
+  jax.config.update("jax_enable_compilation_cache", False)
   source = source_workdir(study, arm, seed, workdir_root)
   config = build_config(arm, seed, source)
   workdir = os.path.join(workdir_root, study.name, "reproduce", arm.slug, f"seed{seed}")

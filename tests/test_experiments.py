@@ -415,7 +415,12 @@ def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_pat
   argv = [str(study), f"--results_dir={results}", f"--workdir_root={runs}"]
   assert run.main(argv) == 0
   capsys.readouterr()
-  assert run.main(argv + ["--reproduce=wide"]) == 0  # The first seed, 3.
+  cache = jax.config.jax_enable_compilation_cache
+  try:
+    assert run.main(argv + ["--reproduce=wide"]) == 0  # The first seed, 3.
+    assert not jax.config.jax_enable_compilation_cache  # Compiled afresh.
+  finally:
+    jax.config.update("jax_enable_compilation_cache", cache)
   entry, = [json.loads(line) for line in (results / run.REPRODUCTIONS).read_text().splitlines()]
   record = json.load(open(results / "width" / "wide-seed3.json"))
   # The same machine, code version and cores: bit for bit.
