@@ -32,7 +32,8 @@ def _last_step(workdir: str) -> int | None:
 
 
 def _seeds(seeds: list) -> str:
-  return ", ".join(str(s) for s in seeds)
+  """"seed 3" or "seeds 0, 1"."""
+  return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
 
 
 def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
@@ -47,7 +48,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     records = [existing[arm.name, s] for s in done]
     steps = max((r.get("steps") or 0 for r in records), default=0)
     walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
-    parts = [f"seeds {_seeds(done)} recorded" if done else "nothing recorded"]
+    parts = [f"{_seeds(done)} recorded" if done else "nothing recorded"]
     stale = [s for s in done if records_lib.version_of(existing[arm.name, s]) != current]
     if stale:
       parts[0] += f" (of another code version: {_seeds(stale)})"
@@ -68,7 +69,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
       else:
         unknown.append(arm.name)
     if waiting:
-      parts.append(f"seeds {_seeds(waiting)} not started")
+      parts.append(f"{_seeds(waiting)} not started")
     lines.append(f"  {arm.name:<{width}}  " + "; ".join(parts))
 
   versions, devices = {}, {}

@@ -466,13 +466,13 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   out = capsys.readouterr().out
   assert "width: 2 of 4 runs recorded." in out
   assert "v1 (2); this checkout: v2" in out and "worktree at v1" in out
-  assert "seeds 0, 1 recorded (of another code version: 0, 1)" in out
+  assert "seeds 0, 1 recorded (of another code version: seeds 0, 1)" in out
   # Retraining them here (--rerun_stale) costs narrow's pace, 600 s, each.
   assert "the 2 runs of another code version train again too: about 20 min more." in out
   assert "Devices: cpu (2)." in out
   lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
   assert "seeds 0, 1 recorded" in lines["narrow"]
-  assert "seed 0 at step 6" in lines["wide"] and "seeds 1 not started" in lines["wide"]
+  assert "seed 0 at step 6" in lines["wide"] and "seed 1 not started" in lines["wide"]
   # Only narrow's runs have a pace (600 s, the one not resumed); both of its seeds are recorded,
   # and wide has no run of its own to time.
   assert "min of training" not in out and "to go: the runs of wide, none of whose" in out
