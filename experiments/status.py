@@ -52,9 +52,17 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     stale = [s for s in done if records_lib.version_of(existing[arm.name, s]) != current]
     if stale:
       parts[0] += f" (of another code version: {_seeds(stale)})"
-      stale_n += len(stale)
-      stale_s += statistics.mean(walls) * len(stale) if walls else 0.0
-      stale_untimed |= not walls
+      for seed in stale:
+        # --rerun_stale retrains in a fresh workdir: one short of the recorded steps is that.
+        step = _last_step(workdir_of(arm, seed))
+        retraining = step is not None and step < existing[arm.name, seed].get("steps", 0)
+        if retraining:
+          parts.append(f"seed {seed} retraining, at step {step} of "
+                       f"{existing[arm.name, seed]['steps']}")
+        stale_n += 1
+        stale_s += statistics.mean(walls) * (
+            1 - step / existing[arm.name, seed]["steps"] if retraining else 1) if walls else 0.0
+        stale_untimed |= not walls
     waiting = []
     for seed in (s for s in study.seeds if s not in done):
       step = _last_step(workdir_of(arm, seed))

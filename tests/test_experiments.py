@@ -469,6 +469,13 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert "seeds 0, 1 recorded (of another code version: seeds 0, 1)" in out
   # Retraining them here (--rerun_stale) costs narrow's pace, 600 s, each.
   assert "the 2 runs of another code version train again too: about 20 min more." in out
+  # One of them being retrained (a fresh workdir, short of the recorded 20 steps).
+  stale_workdir = runs / "width" / "narrow" / "seed0"
+  stale_workdir.mkdir(parents=True)
+  (stale_workdir / "metrics.jsonl").write_text('{"step": 5}\n')
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "seed 0 retraining, at step 5 of 20" in out and "about 18 min more" in out
   assert "Devices: cpu (2)." in out
   lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
   assert "seeds 0, 1 recorded" in lines["narrow"]
