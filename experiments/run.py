@@ -303,8 +303,8 @@ def mixed_versions(study: Study, existing: dict) -> str:
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("study", nargs="+",
-                      help="experiments/<study>.py (several: with --status only)")
+  parser.add_argument("study", nargs="*",
+                      help="experiments/<study>.py (with --status: several, or none for all)")
   parser.add_argument("--summarize_only", action="store_true",
                       help="only rewrite the table, CSV and plot from the records")
   parser.add_argument("--rerun_stale", action="store_true",
@@ -330,7 +330,7 @@ def main(argv: list[str]) -> int:
   if args.status:
     from experiments import status
     reports = []
-    for path in args.study:
+    for path in args.study or study_lib.study_files():
       study = study_lib.load(path)
       reports.append(status.describe(
           study, records_lib.read(args.results_dir, study),
@@ -338,8 +338,8 @@ def main(argv: list[str]) -> int:
           records_lib.code_version()))
     print("\n\n".join(reports))
     return 0
-  if len(args.study) > 1:
-    parser.error("one study at a time, but with --status")
+  if len(args.study) != 1:
+    parser.error("one study at a time (with --status: several, or none for all)")
   study = study_lib.load(args.study[0])
   if args.refresh_curves:
     print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")

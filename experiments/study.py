@@ -61,6 +61,15 @@ class Study:
 
 
 _REQUIRED = ("TITLE", "CLAIM", "SCALE", "SEEDS", "ARMS")
+# The runner's own modules in experiments/; every other .py file there is a study.
+RUNNER_MODULES = ("__init__.py", "study.py", "records.py", "report.py", "status.py", "run.py")
+
+
+def study_files() -> list[str]:
+  """Every study file in experiments/, relative to the repository, sorted."""
+  folder = os.path.join(REPO, "experiments")
+  return sorted(os.path.join("experiments", f) for f in os.listdir(folder)
+                if f.endswith(".py") and f not in RUNNER_MODULES)
 
 
 def load(path: str) -> Study:

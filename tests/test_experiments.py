@@ -119,10 +119,7 @@ def test_steps_to_train_error_reads_the_logged_windows():
   assert report.steps_to_train_error(short, 0.25, every=10) == 30
 
 
-STUDIES = sorted(p for p in glob.glob(os.path.join(os.path.dirname(__file__), "..",
-                                                  "experiments", "*.py"))
-                 if os.path.basename(p) not in ("__init__.py", "run.py", "study.py",
-                                                "records.py", "report.py", "status.py"))
+STUDIES = [os.path.join(study_lib.REPO, p) for p in study_lib.study_files()]
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: os.path.basename(p))
@@ -505,3 +502,8 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   with pytest.raises(SystemExit):
     run.main([str(study_file), str(other)] + argv[1:-1])
   assert "one study at a time" in capsys.readouterr().err
+  # No study named: every study file of the repository, from the committed records.
+  assert run.main(["--status"]) == 0
+  out = capsys.readouterr().out
+  assert "factorisation: 15 of 15 runs recorded." in out and "Every run is recorded." in out
+  assert len([line for line in out.splitlines() if " runs recorded." in line]) == len(STUDIES)
