@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
+import numpy as np
 
 from jaxcnn import checkpoint
 from jaxcnn import config as config_lib
@@ -99,7 +100,7 @@ class Experiment:
     self.model = models.from_config(config, self.num_classes, self.input_shape)
 
     rng = jax.random.PRNGKey(config.seed)
-    self._init = functools.partial(self._init_state, rng)
+    self._rng = np.asarray(rng)  # Host data: every process passes the same replicated value.
     # Parameters (and their optimizer state) annotated with logical axes are sharded over
     # the mesh accordingly (AlexNet's towers over 'model'); everything else is replicated.
     boxed = jax.eval_shape(functools.partial(self._init_state, rng, unbox=False))
@@ -155,7 +156,13 @@ class Experiment:
 
   def init_state(self) -> TrainState:
     """A fresh state, created directly with its shardings."""
-    return jax.jit(self._init, out_shardings=self.state_sharding)()
+    return self.init_fn()(self._rng)
+
+  def init_fn(self):
+    """The jitted initialisation, of the seed's key. The key is an argument, not a constant:
+    one compiled initialisation serves every seed (a persistent compilation cache then shares
+    it between runs)."""
+    return jax.jit(self._init_state, out_shardings=self.state_sharding)
 
   def _record_eval(self, state: TrainState, error):
     _, plateau = self.plateau.update((), state.plateau, value=error)

@@ -54,6 +54,20 @@ def test_second_step_does_not_recompile(config, monkeypatch):
   assert exp.train_step._cache_size() == 1
 
 
+def test_the_initialisation_compiles_once_for_every_seed(config):
+  """The seed reaches the compiled initialisation as data: seeds 0 and 1 lower to the same
+  program (what lets a persistent compilation cache serve both) and give different weights."""
+  exps = []
+  for seed in (0, 1):
+    c = config.copy_and_resolve_references()
+    c.seed = seed
+    exps.append(train.Experiment(c))
+  programs = [e.init_fn().lower(e._rng).as_text() for e in exps]
+  assert programs[0] == programs[1]
+  kernels = [np.asarray(e.init_state().params["c1"]["kernel"]) for e in exps]
+  assert not np.array_equal(*kernels)
+
+
 def test_state_is_created_sharded_and_replicated(config):
   exp = train.Experiment(config)
   state = exp.init_state()
