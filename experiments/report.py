@@ -116,8 +116,9 @@ def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple
   nans with fewer than two runs in either."""
   if len(a) < 2 or len(b) < 2:
     return float("nan"), float("nan")
-  if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:  # scipy's t is undefined; the means are exact.
-    return (mean_std(b)[0] - mean_std(a)[0],) * 2
+  (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+  if sa == 0 and sb == 0:  # scipy's t is undefined; the means are exact.
+    return mb - ma, mb - ma
   from scipy import stats
   with warnings.catch_warnings():  # Runs equal but for float rounding (every one at chance).
     warnings.simplefilter("ignore", RuntimeWarning)

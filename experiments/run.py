@@ -329,13 +329,13 @@ def main(argv: list[str]) -> int:
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.status:
     from experiments import status
-    reports = []
+    reports, current = [], records_lib.code_version()
     for path in args.study or study_lib.study_files():
       study = study_lib.load(path)
       reports.append(status.describe(
           study, records_lib.read(args.results_dir, study),
           lambda arm, seed, study=study: run_workdir(workdir_root, study.name, arm, seed),
-          records_lib.code_version()))
+          current))
     print("\n\n".join(reports))
     return 0
   if len(args.study) != 1:

@@ -8,6 +8,7 @@ the records, against this checkout's version, and the wall time left at the pace
 arm's runs that trained in one sitting (a resumed run's record times its last sitting only).
 """
 
+import collections
 import json
 import os
 import statistics
@@ -41,6 +42,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
   run's workdir; ``current``: this checkout's code version."""
   lines, left_s, unknown = [], 0.0, []
   stale_n, stale_s, stale_untimed = 0, 0.0, False
+  version = {key: records_lib.version_of(r) for key, r in existing.items()}
   total = len(study.arms) * len(study.seeds)
   width = max(len(a.name) for a in study.arms)
   for arm in study.arms:
@@ -48,21 +50,20 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
     records = [existing[arm.name, s] for s in done]
     steps = max((r.get("steps") or 0 for r in records), default=0)
     walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
+    pace = statistics.mean(walls) if walls else None  # Seconds a run, where one was timed.
     parts = [f"{_seeds(done)} recorded" if done else "nothing recorded"]
-    stale = [s for s in done if records_lib.version_of(existing[arm.name, s]) != current]
+    stale = [s for s in done if version[arm.name, s] != current]
     if stale:
       parts[0] += f" (of another code version: {_seeds(stale)})"
       for seed in stale:
         # --rerun_stale retrains in a fresh workdir: one short of the recorded steps is that.
-        step = _last_step(workdir_of(arm, seed))
-        retraining = step is not None and step < existing[arm.name, seed].get("steps", 0)
+        step, recorded = _last_step(workdir_of(arm, seed)), existing[arm.name, seed].get("steps", 0)
+        retraining = step is not None and step < recorded
         if retraining:
-          parts.append(f"seed {seed} retraining, at step {step} of "
-                       f"{existing[arm.name, seed]['steps']}")
+          parts.append(f"seed {seed} retraining, at step {step} of {recorded}")
         stale_n += 1
-        stale_s += statistics.mean(walls) * (
-            1 - step / existing[arm.name, seed]["steps"] if retraining else 1) if walls else 0.0
-        stale_untimed |= not walls
+        stale_s += pace * (1 - step / recorded if retraining else 1) if pace else 0.0
+        stale_untimed |= pace is None
     waiting = []
     for seed in (s for s in study.seeds if s not in done):
       step = _last_step(workdir_of(arm, seed))
@@ -72,20 +73,16 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
       else:
         fraction = min(step / steps, 1.0) if steps else 0.0
         parts.append(f"seed {seed} at step {step}" + (f" of {steps}" if steps else ""))
-      if walls:
-        left_s += statistics.mean(walls) * (1 - fraction)
+      if pace:
+        left_s += pace * (1 - fraction)
       else:
         unknown.append(arm.name)
     if waiting:
       parts.append(f"{_seeds(waiting)} not started")
     lines.append(f"  {arm.name:<{width}}  " + "; ".join(parts))
 
-  versions, devices = {}, {}
-  for record in existing.values():
-    version = records_lib.version_of(record)
-    versions[version] = versions.get(version, 0) + 1
-    device = record.get("device", "not recorded")
-    devices[device] = devices.get(device, 0) + 1
+  versions = collections.Counter(version.values())
+  devices = collections.Counter(r.get("device", "not recorded") for r in existing.values())
   head = [f"{study.name}: {len(existing)} of {total} runs recorded."]
   if versions:
     head.append("Code versions of the records: " + ", ".join(

@@ -99,11 +99,11 @@ class Experiment:
 
     self.model = models.from_config(config, self.num_classes, self.input_shape)
 
-    rng = jax.random.PRNGKey(config.seed)
-    self._rng = np.asarray(rng)  # Host data: every process passes the same replicated value.
+    # Host data: every process passes the same replicated value.
+    self._rng = np.asarray(jax.random.PRNGKey(config.seed))
     # Parameters (and their optimizer state) annotated with logical axes are sharded over
     # the mesh accordingly (AlexNet's towers over 'model'); everything else is replicated.
-    boxed = jax.eval_shape(functools.partial(self._init_state, rng, unbox=False))
+    boxed = jax.eval_shape(functools.partial(self._init_state, self._rng, unbox=False))
     self.state_sharding = sharding.tree_shardings(boxed, self.mesh)
     if self.mesh.shape["model"] > 1 and not sharding.uses_model_axis(self.state_sharding):
       raise UserError(
