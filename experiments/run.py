@@ -1,7 +1,8 @@
 """Runs an ablation study: every arm x seed, then its table, CSV and learning curves.
 
   python -m experiments.run experiments/lrn.py [--summarize_only] [--rerun_stale]
-      [--refresh_curves] [--reproduce=ARM[:SEED]] [--status] [--workdir_root=runs/experiments]
+      [--refresh_curves] [--reproduce=ARM[:SEED]] [--status] [--seeds SEED ...]
+      [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds;
 see experiments/README.md. Each finished run leaves a small JSON record under
@@ -319,6 +320,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--status", action="store_true",
                       help="say which runs are recorded, in progress and to go, and how long "
                            "the rest should take; train nothing")
+  parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                      help="train only these of the study's seeds (every arm of each), e.g. "
+                           "to share a study's runs among processes or machines")
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
@@ -341,6 +345,11 @@ def main(argv: list[str]) -> int:
   if len(args.study) != 1:
     parser.error("one study at a time (with --status: several, or none for all)")
   study = study_lib.load(args.study[0])
+  unknown = sorted(set(args.seeds or ()) - set(study.seeds))
+  if unknown:
+    print(f"error: {study.name} has no seed {', '.join(map(str, unknown))}; its seeds are "
+          f"{', '.join(map(str, study.seeds))}.", file=sys.stderr)
+    return 1
   if args.refresh_curves:
     print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
   if args.reproduce:
@@ -355,13 +364,14 @@ def main(argv: list[str]) -> int:
   if not args.summarize_only:
     current = records_lib.code_version()
     stale = stale_runs(study, existing, current, workdir_root) if args.rerun_stale else {}
+    stale = {run: why for run, why in stale.items() if run[1] in (args.seeds or study.seeds)}
     for (name, seed), why in stale.items():
       print(f"Stale: {name}, seed {seed} ({why}); retraining it from scratch.")
       shutil.rmtree(run_workdir(workdir_root, study.name, study.arm(name), seed),
                     ignore_errors=True)
       del existing[name, seed]
     # Seed by seed: a study cut short has every arm at its first seeds.
-    todo = [(arm, s) for s in study.seeds for arm in study.arms
+    todo = [(arm, s) for s in (args.seeds or study.seeds) for arm in study.arms
             if (arm.name, s) not in existing]
     from jaxcnn.errors import UserError
     for i, (arm, seed) in enumerate(todo):

@@ -507,3 +507,20 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   out = capsys.readouterr().out
   assert "factorisation: 15 of 15 runs recorded." in out and "Every run is recorded." in out
   assert len([line for line in out.splitlines() if " runs recorded." in line]) == len(STUDIES)
+
+
+def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, monkeypatch,
+                                                                     capsys):
+  study = tmp_path / "width.py"
+  study.write_text(STUDY.format(data_dir=str(tmp_path)))
+  trained = []
+  monkeypatch.setattr(run, "run_one", lambda study, arm, seed, *a: trained.append(
+      (arm.name, seed)) or {"arm": arm.name, "seed": seed})
+  argv = [str(study), f"--results_dir={tmp_path / 'results'}", f"--workdir_root={tmp_path}"]
+  # Seed 0 of neither arm is recorded: with --seeds 1 the table still lacks it.
+  assert run.main(argv + ["--seeds", "1"]) == 1
+  assert trained == [("narrow", 1), ("wide", 1)]
+  assert "have no record yet" in capsys.readouterr().out
+  assert run.main(argv + ["--seeds", "1", "7"]) == 1
+  assert trained == [("narrow", 1), ("wide", 1)]
+  assert "width has no seed 7; its seeds are 0, 1." in capsys.readouterr().err

@@ -4,9 +4,13 @@
 # study's log. Run by the device tool from the repository root, carrying .devkit:
 #
 #   bash experiments/device/run.sh 420 experiments/vgg_depth.py experiments/vgg_5x5.py
+#   RUN_FLAGS=--rerun_stale bash experiments/device/run.sh 480 experiments/bottleneck.py:0,1 \
+#     experiments/bottleneck.py:2,3 experiments/bottleneck.py:4
 #
-# The studies train side by side on the one GPU, each in its own process with an equal share
-# of its memory. A run cut at the time limit is lost (the machine starts bare each time); the
+# Each argument is a study, or STUDY.py:SEEDS for only those of its seeds (experiments.run
+# --seeds): the arguments train side by side on the one GPU, each in its own process with an
+# equal share of its memory (small networks leave an H200 mostly idle). RUN_FLAGS go to every
+# experiments.run. A run cut at the time limit is lost (the machine starts bare each time); the
 # records of finished runs carry the kit's code version and the device, and go into
 # experiments/results/ here (tar -xf), where --summarize_only writes the tables.
 set -u
@@ -25,10 +29,12 @@ touch /tmp/started
 cd /tmp/tree
 python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
 left=$(( budget - ($(date +%s) - start) ))
-for study in "$@"; do
-  name=$(basename "$study" .py)
+for spec in "$@"; do
+  study=${spec%%:*}; seeds=""; name=$(basename "$study" .py)
+  if [ "$spec" != "$study" ]; then seeds="--seeds ${spec#*:}"; seeds=${seeds//,/ }; name=$name-${spec#*:}; fi
+  # shellcheck disable=SC2086  # RUN_FLAGS and the seeds are lists of words.
   timeout --signal=TERM --kill-after=30 "$left" \
-    python3 -m experiments.run "$study" > "$OUT/$name.log" 2>&1 &
+    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "$OUT/${name//,/-}.log" 2>&1 &
 done
 wait
 find experiments/results -name '*.json' -newer /tmp/started -print0 \
