@@ -5,6 +5,7 @@ a new column is one entry there. Nothing here trains or reads git: the records a
 only input, so the same records give the same files byte for byte.
 """
 
+import collections
 import dataclasses
 import math
 import os
@@ -243,6 +244,11 @@ def _machine(runs: dict) -> str:
     text += f", load average {min(loads):.1f}-{max(loads):.1f} at the runs' ends"
   if len(loads) < len(all_runs):
     text += f"; {len(all_runs) - len(loads)} runs without a recorded load"
+  models = collections.Counter(r["cpu_model"] for r in all_runs if "cpu_model" in r)
+  if models:  # Named since it was recorded: tables of older records read as they did.
+    text += "; processors: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(models.items()))
+    if sum(models.values()) < len(all_runs):
+      text += f", {len(all_runs) - sum(models.values())} runs not recorded"
   return text
 
 

@@ -170,7 +170,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.
       "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-      "device": _device(),
+      "device": _device(), "cpu_model": cpu_model(),
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
@@ -198,6 +198,20 @@ def _device() -> str:
   if devices[0].platform == "cpu":
     return "cpu"
   return f"{len(devices)} x {devices[0].device_kind}"
+
+
+def cpu_model() -> str:
+  """The processor's model name ("AMD EPYC ...", "Intel(R) Xeon(R) ..."): XLA compiles for the
+  host's processor, so the same code and seed round differently on another model."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  import platform
+  return platform.processor() or platform.machine() or "unknown"
 
 
 REPRODUCTIONS = "reproductions.jsonl"
@@ -251,6 +265,7 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
       "first_different_step": differ[0] if differ else None,
       "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
       "recorded_device": record.get("device"), "device": _device(),
+      "recorded_cpu_model": record.get("cpu_model"), "cpu_model": cpu_model(),
       "recorded_load_average": record.get("load_average"),
       "load_average": round(os.getloadavg()[0], 2),
       "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),
@@ -265,8 +280,9 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   print(f"{study.name}, {arm.name}, seed {seed} (code version {version}): top-1 "
         f"{100 * top1:.2f}% against the recorded {100 * record['top1']:.2f}% "
         f"({entry['difference_points']:+.2f} points); {same}. Recorded on "
-        f"{record.get('cpus')} CPUs ({record.get('device')}), reproduced on {os.cpu_count()} "
-        f"({entry['device']}). Appended to {path}.")
+        f"{record.get('cpus')} CPUs ({record.get('device')}; "
+        f"{record.get('cpu_model', 'processor not recorded')}), reproduced on "
+        f"{os.cpu_count()} ({entry['device']}; {entry['cpu_model']}). Appended to {path}.")
   return 0
 
 

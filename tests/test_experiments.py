@@ -60,6 +60,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   # A study's extra curves (here the first layer's gradient norm) are kept in the record.
   assert [row["step"] for row in record["curve"] if "train/grad_norm/c1" in row] == [2, 4, 6, 8]
   assert record["device"] == "cpu" and record["cpus"] == os.cpu_count()
+  assert record["cpu_model"] == run.cpu_model() and record["cpu_model"] not in ("", "unknown")
   assert record["code_version"] == "abc1234"
   assert record["workdir"] == str(runs / "width" / "narrow" / "seed0")  # Outside the repo.
   assert f"--workdir={record['workdir']} " in record["command"]
@@ -68,6 +69,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert "| narrow | 2 |" in table and "| wide | 2 |" in table and "vs narrow (t = " in table
   assert "code version abc1234)" in table
   assert f"({os.cpu_count()} CPU cores, load average" in table
+  assert f"; processors: {run.cpu_model()} (4 runs)" in table
   csv_rows = (results / "width.csv").read_text().splitlines()
   assert len(csv_rows) == 5 and csv_rows[0].startswith("arm,seed,top1_err")
   assert csv_rows[0].endswith(",steps_to_25,steps,wall_s,code_version,command")
@@ -473,7 +475,7 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert run.main(argv) == 0
   out = capsys.readouterr().out
   assert "seed 0 retraining, at step 5 of 20" in out and "about 18 min more" in out
-  assert "Devices: cpu (2)." in out
+  assert "Devices: cpu (2)." in out and "Processors:" not in out  # None recorded.
   lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
   assert "seeds 0, 1 recorded" in lines["narrow"]
   assert "seed 0 at step 6" in lines["wide"] and "seed 1 not started" in lines["wide"]
@@ -482,7 +484,8 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert "min of training" not in out and "to go: the runs of wide, none of whose" in out
 
   records.write(str(results), "width", wide, 1,
-                {**_fake_record("wide", 1, "v1"), "wall_s": 1200.0, "steps": 20})
+                {**_fake_record("wide", 1, "v1"), "wall_s": 1200.0, "steps": 20,
+                 "cpu_model": "AMD EPYC"})
   assert run.main(argv) == 0
   out = capsys.readouterr().out
   # wide seed 0 is at step 6 of the 20 its recorded run took: 70% of 1,200 s left.
@@ -493,6 +496,7 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert "another code version" not in out and "worktree" not in out
   assert "about 14 min of training left" in out and "plus" not in out
   assert "Devices: cpu (2), not recorded (1)." in out
+  assert "Processors: AMD EPYC (1), not recorded (2)." in out
   # Several studies at once, with --status only.
   other = tmp_path / "depth.py"
   other.write_text(STUDY.format(data_dir=str(tmp_path)).replace('"Width"', '"Depth"'))
