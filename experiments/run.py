@@ -170,7 +170,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.
       "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-      "device": _device(), "cpu_model": cpu_model(),
+      "device": _device(), "cpu_model": cpu_model(), **_environment(),
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
@@ -212,6 +212,17 @@ def cpu_model() -> str:
     pass
   import platform
   return platform.processor() or platform.machine() or "unknown"
+
+
+# Variables that change a run's arithmetic on one machine: kept in its record where set.
+# (OPENBLAS_CORETYPE picks numpy's matrix-product kernels, which the input pipeline's resizing
+# uses: another processor's kernel rounds differently.)
+ENVIRONMENT = ("OPENBLAS_CORETYPE", "XLA_FLAGS")
+
+
+def _environment() -> dict:
+  env = {k: os.environ[k] for k in ENVIRONMENT if os.environ.get(k)}
+  return {"environment": env} if env else {}
 
 
 REPRODUCTIONS = "reproductions.jsonl"
@@ -266,6 +277,7 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
       "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
       "recorded_device": record.get("device"), "device": _device(),
       "recorded_cpu_model": record.get("cpu_model"), "cpu_model": cpu_model(),
+      **_environment(),
       "recorded_load_average": record.get("load_average"),
       "load_average": round(os.getloadavg()[0], 2),
       "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),

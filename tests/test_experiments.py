@@ -528,3 +528,11 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert run.main(argv + ["--seeds", "1", "7"]) == 1
   assert trained == [("narrow", 1), ("wide", 1)]
   assert "width has no seed 7; its seeds are 0, 1." in capsys.readouterr().err
+
+
+def test_records_keep_the_variables_that_change_a_runs_arithmetic(monkeypatch):
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+  assert run._environment() == {}
+  monkeypatch.setenv("OPENBLAS_CORETYPE", "Zen")
+  assert run._environment() == {"environment": {"OPENBLAS_CORETYPE": "Zen"}}
