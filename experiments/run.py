@@ -233,7 +233,8 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   """Trains the recorded run (arm ``name``, ``seed``; default the first) again in a workdir of
   its own, from its record's config at its code version (this checkout's), and compares the
   two: top-1 and every logged training loss. Appends the comparison to reproductions.jsonl
-  in ``results_dir``. A reproduction cut short resumes with the same command."""
+  in ``results_dir``. A reproduction cut short resumes with the same command; one that
+  finished (its workdir in reproductions.jsonl) starts afresh."""
   from jaxcnn import fileio
   from jaxcnn import train
   arm = study.arm(name)
@@ -257,6 +258,13 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   source = source_workdir(study, arm, seed, workdir_root)
   config = build_config(arm, seed, source)
   workdir = os.path.join(workdir_root, study.name, "reproduce", arm.slug, f"seed{seed}")
+  path = os.path.join(results_dir, REPRODUCTIONS)
+  lines = open(path).read().splitlines() if os.path.exists(path) else []
+  if os.path.isdir(workdir) and any(json.loads(line).get("workdir") == records_lib.relative(
+      workdir) for line in lines):
+    # An earlier reproduction finished there: resuming it would train nothing.
+    print(f"An earlier reproduction finished in {workdir}: starting it afresh.")
+    shutil.rmtree(workdir)
   print(f"== {study.name}: reproducing {arm.name}, seed {seed} -> {workdir}", flush=True)
   result = train.train_and_evaluate(config, workdir)
   if result is None:
@@ -282,7 +290,6 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
       "load_average": round(os.getloadavg()[0], 2),
       "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),
   }
-  path = os.path.join(results_dir, REPRODUCTIONS)
   lines = open(path).read().splitlines() if os.path.exists(path) else []
   lines.append(json.dumps(entry))
   fileio.atomic_write(path, lambda f: f.write("\n".join(lines) + "\n"))

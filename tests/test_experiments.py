@@ -432,6 +432,14 @@ def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_pat
   # A second reproduction is appended, not written over the first.
   assert run.main(argv + ["--reproduce=narrow:3"]) == 0
   assert len((results / run.REPRODUCTIONS).read_text().splitlines()) == 2
+  # Reproducing a run again trains it again: the finished reproduction's workdir is not
+  # resumed (which would train nothing).
+  marker = runs / "width" / "reproduce" / "wide" / "seed3" / "marker"
+  marker.write_text("")
+  assert run.main(argv + ["--reproduce=wide:3"]) == 0
+  assert not marker.exists() and "starting it afresh" in capsys.readouterr().out
+  third = json.loads((results / run.REPRODUCTIONS).read_text().splitlines()[2])
+  assert third["losses_compared"] == third["losses_equal"] == 4
 
   # Another code version, an unknown arm or seed: refused, saying why.
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "def5678")
