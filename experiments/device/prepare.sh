@@ -7,8 +7,9 @@
 #   bash experiments/device/prepare.sh COMMIT     # from the repository root
 #
 # COMMIT: a commit of the code version the study's records are to have (a study with no
-# records yet: any). Then, with the device tool, `bash experiments/device/run.sh SECONDS
-# experiments/STUDY.py ...` carrying .devkit (see run.sh and experiments/README.md).
+# records yet: any). Then, on the GPU machine, in a copy of the repository with .devkit:
+# `bash experiments/device/run.sh SECONDS experiments/STUDY.py ...` (see run.sh and
+# experiments/README.md).
 # PYVER=3.11 fetches wheels for this machine's Python instead (for a dry run here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,8 +21,8 @@ DATA=${TFDS_DATA_DIR:-$HOME/tensorflow_datasets}/fashion_mnist_idx
 rm -rf "$KIT" && mkdir -p "$KIT/whl"
 grep -qxF "/$KIT/" .git/info/exclude 2>/dev/null || echo "/$KIT/" >> "$(git rev-parse --git-path info/exclude)"
 
-# The packages of requirements.lock that the machine lacks (its package list in the device
-# tool's KINDS.md), at the lock's versions; flax, optax and orbax too, so that only jax
+# The packages of requirements.lock that the machine lacks (its image holds jax, numpy,
+# scipy, matplotlib, etils, chex, tensorstore, protobuf ...), at the lock's versions; flax, optax and orbax too, so that only jax
 # differs from a run here. TensorFlow and what only it, PyTorch or ONNX need stay behind.
 PACKAGES="array-record dm-tree docstring-parser googleapis-common-protos immutabledict
   ml-collections simple-parsing tensorflow-datasets tensorflow-metadata termcolor toml

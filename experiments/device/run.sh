@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains studies on a lent GPU machine from the kit prepare.sh packed (.devkit/), for at most
-# SECONDS, and leaves the records of the runs that finished in $OUT/records.tar, with each
-# study's log. Run by the device tool from the repository root, carrying .devkit:
+# SECONDS, and leaves the records of the runs that finished in $OUT/records.tar (OUT: the
+# folder that comes back from the machine; /tmp/out by default), with each process's log.
+# Run there from the root of a copy of the repository that holds .devkit:
 #
 #   bash experiments/device/run.sh 420 experiments/vgg_depth.py experiments/vgg_5x5.py
 #   RUN_FLAGS=--rerun_stale bash experiments/device/run.sh 480 experiments/bottleneck.py:0,1 \
