@@ -398,15 +398,16 @@ def main(argv: list[str]) -> int:
   existing = records_lib.read(args.results_dir, study)
   if not args.summarize_only:
     current = records_lib.code_version()
+    seeds = args.seeds or study.seeds
     stale = stale_runs(study, existing, current, workdir_root) if args.rerun_stale else {}
-    stale = {run: why for run, why in stale.items() if run[1] in (args.seeds or study.seeds)}
+    stale = {run: why for run, why in stale.items() if run[1] in seeds}
     for (name, seed), why in stale.items():
       print(f"Stale: {name}, seed {seed} ({why}); retraining it from scratch.")
       shutil.rmtree(run_workdir(workdir_root, study.name, study.arm(name), seed),
                     ignore_errors=True)
       del existing[name, seed]
     # Seed by seed: a study cut short has every arm at its first seeds.
-    todo = [(arm, s) for s in (args.seeds or study.seeds) for arm in study.arms
+    todo = [(arm, s) for s in seeds for arm in study.arms
             if (arm.name, s) not in existing]
     from jaxcnn.errors import UserError
     for i, (arm, seed) in enumerate(todo):
