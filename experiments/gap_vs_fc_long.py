@@ -1,7 +1,9 @@
 """Follow-up to gap_vs_fc.py: both heads at twice the training, to test whether the global
 average pooling head's higher error comes from its slow start, not from the head."""
 
-from experiments.study import Arm
+import dataclasses
+
+from experiments import gap_vs_fc
 
 TITLE = "Global average pooling vs a fully connected head at twice the training (follow-up)"
 CLAIM = """
@@ -27,14 +29,7 @@ Fashion-MNIST, training images 0-4,999, 10,000 test images; GoogLeNet at width 0
 64x64, 80 epochs (configs/googlenet.py:small with train_split, num_epochs and the
 augmentation overridden).
 """
-SEEDS = (0, 1, 2, 3, 4)
-_RUN = {"train_split": "train[:5000]", "num_epochs": 80.0, "eval_every_epochs": 20.0,
-        "log_every_steps": 39, "data.train_crop": "none", "data.random_flip": False}
-ARMS = [
-    Arm("FC head", "configs/googlenet.py:small", {**_RUN, "model_kwargs.head": "fc"},
-        paper="baseline"),
-    Arm("global average pooling", "configs/googlenet.py:small",
-        {**_RUN, "model_kwargs.head": "gap"},
-        paper="+0.6 top-1 accuracy (GoogLeNet); -1.2 test error (NiN)"),
-]
-COLUMNS = ("top1", "train_error", "gap", "params")
+SEEDS = gap_vs_fc.SEEDS
+_LONGER = {"num_epochs": 80.0, "eval_every_epochs": 20.0}
+ARMS = [dataclasses.replace(arm, overrides={**arm.overrides, **_LONGER}) for arm in gap_vs_fc.ARMS]
+COLUMNS = gap_vs_fc.COLUMNS
