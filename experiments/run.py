@@ -411,7 +411,7 @@ def main(argv: list[str]) -> int:
             if (arm.name, s) not in existing]
     from jaxcnn.errors import UserError
     for i, (arm, seed) in enumerate(todo):
-      print(f"[{i + 1}/{len(todo)} runs left]", flush=True)
+      print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
       try:
         record = run_one(study, arm, seed, args.results_dir, workdir_root)
       except UserError as e:
