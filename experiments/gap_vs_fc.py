@@ -22,7 +22,9 @@ the GAP arm averages them first; both keep dropout 0.4 before the linear layer, 
 GoogLeNet. At 64x64 the last maps are 2x2, so the FC head has only four times the GAP
 head's classifier weights (GoogLeNet's 7x7 gave 49 times): the structural difference is
 smaller than the papers'. The gap is the test error minus the error on the 5,000 training
-images, both in evaluation mode at the end.
+images, both in evaluation mode at the end. Steps to 50% train err: the end of the first
+39-step logging window whose training mini-batches averaged at most 50% error, i.e. how long
+a run stayed near chance (90%).
 """
 SCALE = """
 Fashion-MNIST, training images 0-4,999, 10,000 test images; GoogLeNet at width 0.25 on
@@ -39,4 +41,4 @@ ARMS = [
         {**_RUN, "model_kwargs.head": "gap"},
         paper="+0.6 top-1 accuracy (GoogLeNet); -1.2 test error (NiN)"),
 ]
-COLUMNS = ("top1", "train_error", "gap", "params")
+COLUMNS = ("top1", "train_error", "gap", "steps_to_50", "params")
