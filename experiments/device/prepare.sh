@@ -22,8 +22,8 @@ rm -rf "$KIT" && mkdir -p "$KIT/whl"
 grep -qxF "/$KIT/" .git/info/exclude 2>/dev/null || echo "/$KIT/" >> "$(git rev-parse --git-path info/exclude)"
 
 # The packages of requirements.lock that the machine lacks (its image holds jax, numpy,
-# scipy, matplotlib, etils, chex, tensorstore, protobuf ...), at the lock's versions; flax, optax and orbax too, so that only jax
-# differs from a run here. TensorFlow and what only it, PyTorch or ONNX need stay behind.
+# scipy, matplotlib, etils, chex, tensorstore, protobuf ...), at the lock's versions; flax,
+# optax and orbax too, so that only jax differs from a run here. TensorFlow and what only it, PyTorch or ONNX need stay behind.
 PACKAGES="array-record dm-tree docstring-parser googleapis-common-protos immutabledict
   ml-collections simple-parsing tensorflow-datasets tensorflow-metadata termcolor toml
   tensorboardx flax optax orbax-checkpoint"
