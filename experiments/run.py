@@ -104,9 +104,12 @@ def refresh_curves(study: Study, results_dir: str, workdir_root: str) -> int:
   return done
 
 
-def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str
-            ) -> dict | None:
-  """Trains one arm x seed (resuming its workdir) and writes its record; None if stopped."""
+def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str,
+            stop=None) -> dict | None:
+  """Trains one arm x seed (resuming its workdir) and writes its record; None if stopped.
+
+  ``stop`` (a jaxcnn.preemption.StopRequest) is the training's; after the run it still holds a
+  signal that came too late to stop the training (in its final evaluation)."""
   try:
     from jaxcnn.tools import summary
   except ImportError:  # A worktree of a code version from before jaxcnn/tools (see README).
@@ -127,7 +130,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
   start = time.perf_counter()
   diverged = None
   try:
-    result = train.train_and_evaluate(config, workdir)
+    result = train.train_and_evaluate(config, workdir, stop=stop)
   except UserError as e:
     # A learning-rate sweep reaches rates at which a network diverges: that is a result of
     # the run (recorded, and counted as never reaching a threshold), not a fault of the study.
@@ -409,18 +412,31 @@ def main(argv: list[str]) -> int:
     # Seed by seed: a study cut short has every arm at its first seeds.
     todo = [(arm, s) for s in seeds for arm in study.arms
             if (arm.name, s) not in existing]
+    from jaxcnn import preemption
     from jaxcnn.errors import UserError
-    for i, (arm, seed) in enumerate(todo):
-      print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
-      try:
-        record = run_one(study, arm, seed, args.results_dir, workdir_root)
-      except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-      if record is None:
-        print("Stopped; run the same command again to continue.")
-        return 0
-      existing[arm.name, seed] = record
+    # A SIGTERM/SIGINT that arrives between two runs, or in a run's final evaluation (too late
+    # to stop its training), lets that run write its record and stops before the next one.
+    between = preemption.StopRequest()
+    try:
+      for i, (arm, seed) in enumerate(todo):
+        print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
+        stop = preemption.StopRequest()
+        try:
+          record = run_one(study, arm, seed, args.results_dir, workdir_root, stop)
+        except UserError as e:
+          print(f"error: {e}", file=sys.stderr)
+          return 1
+        if record is None:
+          print("Stopped; run the same command again to continue.")
+          return 0
+        existing[arm.name, seed] = record
+        signal_name = stop.signal_name or between.signal_name
+        if signal_name and i + 1 < len(todo):
+          print(f"Received {signal_name}: {arm.name}, seed {seed} finished and is recorded; "
+                "stopped before the next run. Run the same command again to continue.")
+          return 0
+    finally:
+      between.restore_handlers()
   missing = [(a.name, s) for a in study.arms for s in study.seeds if (a.name, s) not in existing]
   if missing:
     print(f"{len(missing)} runs have no record yet; the table needs all of them.")

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -201,7 +202,7 @@ def test_records_of_two_code_versions_make_no_table_and_rerun_stale_retrains_the
   stale_workdir.mkdir(parents=True)
   trained = []
 
-  def fake_run_one(study, arm, seed, results_dir, workdir_root):
+  def fake_run_one(study, arm, seed, results_dir, workdir_root, stop=None):
     assert not stale_workdir.exists()  # An old version's checkpoints are never resumed.
     trained.append((arm.name, seed))
     record = _fake_record(arm.name, seed, "new0002", top1=0.95)
@@ -536,6 +537,32 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert run.main(argv + ["--seeds", "1", "7"]) == 1
   assert trained == [("narrow", 1), ("wide", 1)]
   assert "width has no seed 7; its seeds are 0, 1." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("when", ["in the final evaluation", "between runs"])
+def test_a_sigterm_late_in_a_run_records_it_and_stops_before_the_next(when, tmp_path,
+                                                                      monkeypatch, capsys):
+  study = tmp_path / "width.py"
+  study.write_text(STUDY.format(data_dir=str(tmp_path)))
+  trained = []
+
+  def fake_run_one(study, arm, seed, results_dir, workdir_root, stop):
+    if when == "between runs":  # Training returned and put the runner's handlers back.
+      stop.restore_handlers()
+    os.kill(os.getpid(), signal.SIGTERM)  # After the training's last chance to stop.
+    trained.append((arm.name, seed))
+    record = _fake_record(arm.name, seed, "abc1234")
+    records.write(results_dir, study.name, arm, seed, record)
+    return record
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
+  results = tmp_path / "results"
+  argv = [str(study), f"--results_dir={results}", f"--workdir_root={tmp_path / 'runs'}"]
+  assert run.main(argv) == 0
+  assert trained == [("narrow", 0)]
+  assert [p.name for p in (results / "width").iterdir()] == ["narrow-seed0.json"]
+  assert "Received SIGTERM: narrow, seed 0 finished and is recorded" in capsys.readouterr().out
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # The runner's handlers removed.
 
 
 def test_records_keep_the_variables_that_change_a_runs_arithmetic(monkeypatch):
