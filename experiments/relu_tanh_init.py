@@ -24,7 +24,7 @@ Fashion-MNIST, 60,000 training images; 6 epochs (2,808 steps of 128) per run,
 configs/alexnet.py:fig1 with model_kwargs.activation, model_kwargs.init_scale and
 optimizer.learning_rate.
 """
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 _RUN = {"num_epochs": 6.0, "log_every_steps": 50, "model_kwargs.init_scale": 3.0}
 _RATES = (0.02, 0.04, 0.08)
 ARMS = sweep(_RUN, _RATES, "much faster than tanh, each at its best rate")
