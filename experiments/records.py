@@ -80,6 +80,11 @@ def config_changes(record: dict, now: dict) -> list:
   return _changed(record.get("config_values", {}), now)
 
 
+def same_config(then: dict, now: dict) -> bool:
+  """Whether two configs agree on every field (neither has one the other lacks)."""
+  return not _changed(then, now) and not _changed(now, then)
+
+
 def _changed(then: dict, now: dict, prefix: str = "") -> list:
   out = []
   for key, value in then.items():

@@ -249,6 +249,11 @@ def _machine(runs: dict) -> str:
     text += "; processors: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(models.items()))
     if sum(models.values()) < len(all_runs):
       text += f", {len(all_runs) - sum(models.values())} runs not recorded"
+  shared = collections.Counter(f"{r['shared_from']['study']}'s {r['shared_from']['arm']!r}"
+                               for r in all_runs if r.get("shared_from"))
+  if shared:  # Runs another study trained with the same config, code version and machine.
+    text += "; shared with other studies' records (the same runs): " + ", ".join(
+        f"{n} of {source}" for source, n in sorted(shared.items()))
   return text
 
 

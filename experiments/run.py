@@ -2,7 +2,7 @@
 
   python -m experiments.run experiments/lrn.py [--summarize_only] [--rerun_stale]
       [--refresh_curves] [--reproduce=ARM[:SEED]] [--status] [--seeds SEED ...]
-      [--workdir_root=runs/experiments]
+      [--no_sharing] [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds;
 see experiments/README.md. Each finished run leaves a small JSON record under
@@ -14,10 +14,12 @@ table), .csv (one row per run) and .png (curves) (experiments/report.py). Record
 code version or config are stale: the runner names them, and --rerun_stale retrains them.
 --reproduce trains one recorded run again from scratch, at the record's code version, and
 compares it with its record (experiments/results/reproductions.jsonl). --status says where
-the study stands (experiments/status.py).
+the study stands (experiments/status.py). A run another study has recorded (same config,
+code version and machine) is shared from its record, not retrained (--no_sharing: train it).
 """
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -308,6 +310,48 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   return 0
 
 
+def shared_record(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str,
+                  current: str) -> dict | None:
+  """Another study's record of this very run, or None: the same config, field for field
+  (seed included), trained at ``current`` (a committed code version) on this kind of machine
+  (device, processor, cores and the variables that change its arithmetic). Such a run is
+  bitwise the one this arm would train here, so its record is shared instead of retrained.
+  An arm that others start from (``init_from``) is always trained: they need its workdir."""
+  if current.endswith("+dirty") or current == "unknown":
+    return None
+  if any(other.init_from == arm.name for other in study.arms):
+    return None
+  source = source_workdir(study, arm, seed, workdir_root)
+  now = json.loads(build_config(arm, seed, source).to_json_best_effort())
+  here = {"device": _device(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
+          "environment": _environment().get("environment")}
+  for path in sorted(glob.glob(os.path.join(results_dir, "*", "*.json"))):
+    if os.path.basename(os.path.dirname(path)) == study.name:
+      continue
+    with open(path) as f:
+      record = json.load(f)
+    if (record.get("seed") == seed and records_lib.version_of(record) == current
+        and record.get("top1") is not None and not record.get("diverged")
+        and not record.get("shared_from")
+        and records_lib.same_config(record.get("config_values", {}), now)
+        and all(record.get(k) == v for k, v in here.items())):
+      return record
+  return None
+
+
+def share(study: Study, arm: Arm, seed: int, record: dict, results_dir: str) -> dict:
+  """Writes ``record`` (another study's run) as this arm's, naming where it came from; its
+  workdir and command stay the run's own."""
+  mine = {**record, "study": study.name, "arm": arm.name,
+          "shared_from": {"study": record["study"], "arm": record["arm"]}}
+  records_lib.write(results_dir, study.name, arm, seed, mine)
+  print(f"== {study.name}: {arm.name}, seed {seed} is {record['study']}'s run "
+        f"{record['arm']!r}, seed {seed} (same config, code version "
+        f"{records_lib.version_of(record)} and machine): its record is shared, not retrained.",
+        flush=True)
+  return mine
+
+
 def stale_runs(study: Study, existing: dict, current: str,
                workdir_root: str = os.path.join(REPO, "runs/experiments")) -> dict:
   """{(arm, seed): why} for records that cannot share a table with runs trained now: another
@@ -358,6 +402,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--status", action="store_true",
                       help="say which runs are recorded, in progress and to go, and how long "
                            "the rest should take; train nothing")
+  parser.add_argument("--no_sharing", action="store_true",
+                      help="train every run here, even one that another study's record "
+                           "already holds (same config, code version and machine)")
   parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                       help="train only these of the study's seeds (every arm of each), e.g. "
                            "to share a study's runs among processes or machines")
@@ -412,6 +459,12 @@ def main(argv: list[str]) -> int:
     # Seed by seed: a study cut short has every arm at its first seeds.
     todo = [(arm, s) for s in seeds for arm in study.arms
             if (arm.name, s) not in existing]
+    if not args.no_sharing:
+      for arm, seed in list(todo):
+        found = shared_record(study, arm, seed, args.results_dir, workdir_root, current)
+        if found is not None:
+          existing[arm.name, seed] = share(study, arm, seed, found, args.results_dir)
+          todo.remove((arm, seed))
     from jaxcnn import preemption
     from jaxcnn.errors import UserError
     # A SIGTERM/SIGINT that arrives between two runs, or in a run's final evaluation (too late

@@ -285,6 +285,10 @@ def test_an_arm_starts_from_an_earlier_arms_run_of_the_same_seed(data_dir, tmp_p
   # Stale detection builds the same config, the source's workdir included.
   assert run.stale_runs(study_lib.load(str(study)), {("copy", 0): copy}, "abc1234",
                         str(runs)) == {}
+  # Another study's record of narrow's run is not shared: copy needs narrow's workdir here.
+  shutil.copytree(results / "warm", results / "other")
+  assert run.shared_record(study_lib.load(str(study)), study_lib.load(str(study)).arm("narrow"),
+                           0, str(results), str(runs), "abc1234") is None
 
 
 def test_a_run_that_diverges_is_recorded_and_reported_as_such(data_dir, tmp_path, monkeypatch):
@@ -571,3 +575,62 @@ def test_records_keep_the_variables_that_change_a_runs_arithmetic(monkeypatch):
   assert run._environment() == {}
   monkeypatch.setenv("OPENBLAS_CORETYPE", "Zen")
   assert run._environment() == {"environment": {"OPENBLAS_CORETYPE": "Zen"}}
+
+
+def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path, monkeypatch,
+                                                                       capsys):
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  study = study_lib.load(str(study_file))
+  narrow, wide = study.arms
+  results = tmp_path / "results"
+  here = {"device": run._device(), "cpu_model": run.cpu_model(), "cpus": os.cpu_count(),
+          **run._environment()}
+
+  def other(arm, seed, **changes):  # "depth"'s record of the run ``arm`` builds at ``seed``.
+    config = json.loads(run.build_config(arm, seed).to_json_best_effort())
+    record = {**_fake_record("deep", seed, "abc1234", top1=0.8), **here, "study": "depth",
+              "config_values": config, "workdir": f"runs/depth/deep/seed{seed}"}
+    record.update(changes)
+    records.write(str(results), "depth", study_lib.Arm("deep", "c"), seed, record)
+
+  other(narrow, 0)                                  # The same run: shared.
+  other(narrow, 1, cpu_model="another processor")   # Another machine: trained.
+  trained = []
+
+  def fake_run_one(study, arm, seed, results_dir, workdir_root, stop=None):
+    trained.append((arm.name, seed))
+    record = {**_fake_record(arm.name, seed, "abc1234"), **here}
+    records.write(results_dir, study.name, arm, seed, record)
+    return record
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={tmp_path / 'runs'}"]
+  assert run.main(argv) == 0
+  assert trained == [("wide", 0), ("narrow", 1), ("wide", 1)]
+  record = json.load(open(results / "width" / "narrow-seed0.json"))
+  assert record["study"] == "width" and record["arm"] == "narrow" and record["top1"] == 0.8
+  assert record["shared_from"] == {"study": "depth", "arm": "deep"}
+  assert record["workdir"] == "runs/depth/deep/seed0"  # Where the run lies.
+  assert "is depth's run 'deep', seed 0" in capsys.readouterr().out
+  table = (results / "width.md").read_text()
+  assert "shared with other studies' records (the same runs): 1 of depth's 'deep'" in table
+
+  # --no_sharing, a config that differs in one field, a dirty tree: trained here.
+  shutil.rmtree(results / "width")
+  trained.clear()
+  assert run.main(argv + ["--no_sharing", "--seeds", "0"]) == 1
+  assert trained == [("narrow", 0), ("wide", 0)]
+  shutil.rmtree(results / "width")
+  trained.clear()
+  other(narrow, 0, config_values={**json.loads(run.build_config(narrow, 0)
+                                               .to_json_best_effort()), "width": 0.5})
+  assert run.main(argv + ["--seeds", "0"]) == 1
+  assert trained == [("narrow", 0), ("wide", 0)]
+  shutil.rmtree(results / "width")
+  trained.clear()
+  other(narrow, 0)
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234+dirty")
+  assert run.main(argv + ["--seeds", "0"]) == 1
+  assert ("narrow", 0) in trained
