@@ -424,7 +424,9 @@ def main(argv: list[str]) -> int:
       reports.append(status.describe(
           study, records_lib.read(args.results_dir, study),
           lambda arm, seed, study=study: run_workdir(workdir_root, study.name, arm, seed),
-          current))
+          current, None if args.no_sharing else (
+              lambda arm, seed, study=study: shared_record(
+                  study, arm, seed, args.results_dir, workdir_root, current))))
     print("\n\n".join(reports))
     return 0
   if len(args.study) != 1:

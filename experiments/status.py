@@ -37,10 +37,11 @@ def _seeds(seeds: list) -> str:
   return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
 
 
-def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
+def describe(study: Study, existing: dict, workdir_of, current: str, shareable=None) -> str:
   """The status report. ``existing``: {(arm, seed): record}; ``workdir_of(arm, seed)``: the
-  run's workdir; ``current``: this checkout's code version."""
-  lines, left_s, unknown = [], 0.0, []
+  run's workdir; ``current``: this checkout's code version; ``shareable(arm, seed)``: another
+  study's record of that very run, which the runner shares instead of training, or None."""
+  lines, left_s, unknown, shared_n = [], 0.0, [], 0
   stale_n, stale_s, stale_untimed = 0, 0.0, False
   version = {key: records_lib.version_of(r) for key, r in existing.items()}
   total = len(study.arms) * len(study.seeds)
@@ -64,8 +65,13 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
         stale_n += 1
         stale_s += pace * (1 - step / recorded if retraining else 1) if pace else 0.0
         stale_untimed |= pace is None
-    waiting = []
+    waiting, shared = [], {}
     for seed in (s for s in study.seeds if s not in done):
+      record = shareable(arm, seed) if shareable else None
+      if record is not None:
+        shared.setdefault(f"{record['study']}'s {record['arm']!r}", []).append(seed)
+        shared_n += 1
+        continue
       step = _last_step(workdir_of(arm, seed))
       if step is None:
         waiting.append(seed)
@@ -79,6 +85,8 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
         unknown.append(arm.name)
     if waiting:
       parts.append(f"{_seeds(waiting)} not started")
+    parts += [f"{_seeds(seeds)} to share from {source} (recorded there: no training)"
+              for source, seeds in shared.items()]
     lines.append(f"  {arm.name:<{width}}  " + "; ".join(parts))
 
   versions = collections.Counter(version.values())
@@ -101,7 +109,9 @@ def describe(study: Study, existing: dict, workdir_of, current: str) -> str:
   if missing:
     untimed = sorted(set(unknown), key=[a.name for a in study.arms].index)
     parts = []
-    if len(unknown) < missing:
+    if shared_n:
+      parts.append(f"{shared_n} of them shared from other studies' records, no training")
+    if len(unknown) < missing - shared_n:
       parts.append(f"about {left_s / 60:.0f} min of training left at the pace of the recorded "
                    "runs (on their devices)")
     if len(untimed) == len(study.arms):

@@ -607,6 +607,11 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
 
   monkeypatch.setattr(run, "run_one", fake_run_one)
   argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={tmp_path / 'runs'}"]
+  assert run.main(argv + ["--status"]) == 0  # Says so, and counts it as no training.
+  out = capsys.readouterr().out
+  assert "4 runs to go: 1 of them shared from other studies' records, no training" in out
+  narrow_line = next(line for line in out.splitlines() if line.startswith("  narrow"))
+  assert "seed 1 not started; seed 0 to share from depth's 'deep' (recorded there" in narrow_line
   assert run.main(argv) == 0
   assert trained == [("wide", 0), ("narrow", 1), ("wide", 1)]
   record = json.load(open(results / "width" / "narrow-seed0.json"))
