@@ -310,13 +310,24 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   return 0
 
 
+def other_records(results_dir: str, study: Study) -> list[dict]:
+  """Every record in ``results_dir`` of a study other than ``study``."""
+  out = []
+  for path in sorted(glob.glob(os.path.join(results_dir, "*", "*.json"))):
+    if os.path.basename(os.path.dirname(path)) != study.name:
+      with open(path) as f:
+        out.append(json.load(f))
+  return out
+
+
 def shared_record(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: str,
-                  current: str) -> dict | None:
+                  current: str, others: list | None = None) -> dict | None:
   """Another study's record of this very run, or None: the same config, field for field
   (seed included), trained at ``current`` (a committed code version) on this kind of machine
   (device, processor, cores and the variables that change its arithmetic). Such a run is
   bitwise the one this arm would train here, so its record is shared instead of retrained.
-  An arm that others start from (``init_from``) is always trained: they need its workdir."""
+  An arm that others start from (``init_from``) is always trained: they need its workdir.
+  ``others``: other_records(results_dir, study), when the caller has read them already."""
   if current.endswith("+dirty") or current == "unknown":
     return None
   if any(other.init_from == arm.name for other in study.arms):
@@ -325,11 +336,7 @@ def shared_record(study: Study, arm: Arm, seed: int, results_dir: str, workdir_r
   now = json.loads(build_config(arm, seed, source).to_json_best_effort())
   here = {"device": _device(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
           "environment": _environment().get("environment")}
-  for path in sorted(glob.glob(os.path.join(results_dir, "*", "*.json"))):
-    if os.path.basename(os.path.dirname(path)) == study.name:
-      continue
-    with open(path) as f:
-      record = json.load(f)
+  for record in other_records(results_dir, study) if others is None else others:
     if (record.get("seed") == seed and records_lib.version_of(record) == current
         and record.get("top1") is not None and not record.get("diverged")
         and not record.get("shared_from")
@@ -425,8 +432,9 @@ def main(argv: list[str]) -> int:
           study, records_lib.read(args.results_dir, study),
           lambda arm, seed, study=study: run_workdir(workdir_root, study.name, arm, seed),
           current, None if args.no_sharing else (
-              lambda arm, seed, study=study: shared_record(
-                  study, arm, seed, args.results_dir, workdir_root, current))))
+              lambda arm, seed, study=study, others=other_records(args.results_dir, study):
+              shared_record(study, arm, seed, args.results_dir, workdir_root, current,
+                            others))))
     print("\n\n".join(reports))
     return 0
   if len(args.study) != 1:
@@ -462,8 +470,10 @@ def main(argv: list[str]) -> int:
     todo = [(arm, s) for s in seeds for arm in study.arms
             if (arm.name, s) not in existing]
     if not args.no_sharing:
+      others = other_records(args.results_dir, study)
       for arm, seed in list(todo):
-        found = shared_record(study, arm, seed, args.results_dir, workdir_root, current)
+        found = shared_record(study, arm, seed, args.results_dir, workdir_root, current,
+                              others)
         if found is not None:
           existing[arm.name, seed] = share(study, arm, seed, found, args.results_dir)
           todo.remove((arm, seed))
