@@ -2,7 +2,7 @@
 
   python -m experiments.run experiments/lrn.py [--summarize_only] [--rerun_stale]
       [--refresh_curves] [--reproduce=ARM[:SEED]] [--status] [--seeds SEED ...]
-      [--no_sharing] [--workdir_root=runs/experiments]
+      [--no_sharing] [--stop_at=TIME] [--workdir_root=runs/experiments]
 
 A study file names its arms (a config file with its variant, plus overrides) and seeds;
 see experiments/README.md. Each finished run leaves a small JSON record under
@@ -16,9 +16,11 @@ code version or config are stale: the runner names them, and --rerun_stale retra
 compares it with its record (experiments/results/reproductions.jsonl). --status says where
 the study stands (experiments/status.py). A run another study has recorded (same config,
 code version and machine) is shared from its record, not retrained (--no_sharing: train it).
+--stop_at starts only the runs that should finish by a given time (a job's wall-clock limit).
 """
 
 import argparse
+import datetime
 import glob
 import json
 import os
@@ -29,6 +31,7 @@ import time
 
 from experiments import records as records_lib
 from experiments import report
+from experiments import status
 from experiments import study as study_lib
 from experiments.study import REPO, Arm, Study  # noqa: F401  (Arm: for study files)
 
@@ -390,6 +393,21 @@ def mixed_versions(study: Study, existing: dict) -> str:
                    f"{', ...' if len(runs) > 4 else ''})" for v, runs in sorted(versions.items()))
 
 
+def stop_time(text: str) -> float:
+  """--stop_at's TIME as seconds since the epoch: HH:MM (local time; today, or tomorrow once
+  today's has passed) or an ISO date and time (YYYY-MM-DDTHH:MM)."""
+  try:
+    if re.fullmatch(r"\d{1,2}:\d{2}", text):
+      now = datetime.datetime.now()
+      at = datetime.datetime.combine(now.date(), datetime.time.fromisoformat(text.zfill(5)))
+      return (at if at > now else at + datetime.timedelta(days=1)).timestamp()
+    return datetime.datetime.fromisoformat(text).timestamp()
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a time: give HH:MM (local time, e.g. 17:45) or a date and time "
+        "(e.g. 2026-12-03T17:45)") from None
+
+
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -415,6 +433,12 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                       help="train only these of the study's seeds (every arm of each), e.g. "
                            "to share a study's runs among processes or machines")
+  parser.add_argument("--stop_at", metavar="TIME", type=stop_time,
+                      help="start no run that would not finish by TIME (HH:MM local time, or "
+                           "YYYY-MM-DDTHH:MM) at the pace of its arm's recorded runs that "
+                           "trained in one sitting (a run of an arm without one starts); the "
+                           "runs put off wait for the next invocation. For a job with a "
+                           "wall-clock limit, whose cut runs would be lost")
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
@@ -424,7 +448,6 @@ def main(argv: list[str]) -> int:
   os.chdir(REPO)
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.status:
-    from experiments import status
     reports, current = [], records_lib.code_version()
     for path in args.study or study_lib.study_files():
       study = study_lib.load(path)
@@ -482,8 +505,15 @@ def main(argv: list[str]) -> int:
     # A SIGTERM/SIGINT that arrives between two runs, or in a run's final evaluation (too late
     # to stop its training), lets that run write its record and stops before the next one.
     between = preemption.StopRequest()
+    put_off = []
     try:
       for i, (arm, seed) in enumerate(todo):
+        if args.stop_at is not None:
+          left = status.time_left([r for (name, _), r in existing.items() if name == arm.name],
+                                  run_workdir(workdir_root, study.name, arm, seed))
+          if left is not None and time.time() + left > args.stop_at:
+            put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min)")
+            continue
         print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
         stop = preemption.StopRequest()
         try:
@@ -502,6 +532,9 @@ def main(argv: list[str]) -> int:
           return 0
     finally:
       between.restore_handlers()
+    if put_off:
+      print(f"Not started, since at the pace of their arms' recorded runs they would not finish "
+            f"by --stop_at: {'; '.join(put_off)}. Run the same command again to train them.")
   missing = [(a.name, s) for a in study.arms for s in study.seeds if (a.name, s) not in existing]
   if missing:
     print(f"{len(missing)} runs have no record yet; the table needs all of them.")

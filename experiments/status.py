@@ -32,6 +32,23 @@ def _last_step(workdir: str) -> int | None:
   return last
 
 
+def pace(records: list) -> float | None:
+  """Seconds a run of an arm takes: the mean wall time of its ``records`` that trained in one
+  sitting (a resumed run's record times its last sitting only); None where none did."""
+  walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
+  return statistics.mean(walls) if walls else None
+
+
+def time_left(records: list, workdir: str) -> float | None:
+  """Seconds the run in ``workdir`` still needs at the pace of its arm's ``records``, counting
+  the steps its workdir has logged (a run resumed there skips them); None where untimed."""
+  seconds = pace(records)
+  if seconds is None:
+    return None
+  step, steps = _last_step(workdir), max((r.get("steps") or 0 for r in records), default=0)
+  return seconds * (1 - min(step / steps, 1.0) if step is not None and steps else 1)
+
+
 def _seeds(seeds: list) -> str:
   """"seed 3" or "seeds 0, 1"."""
   return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
@@ -50,8 +67,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
     done = [s for s in study.seeds if (arm.name, s) in existing]
     records = [existing[arm.name, s] for s in done]
     steps = max((r.get("steps") or 0 for r in records), default=0)
-    walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
-    pace = statistics.mean(walls) if walls else None  # Seconds a run, where one was timed.
+    arm_pace = pace(records)
     parts = [f"{_seeds(done)} recorded" if done else "nothing recorded"]
     stale = [s for s in done if version[arm.name, s] != current]
     if stale:
@@ -63,8 +79,8 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
         if retraining:
           parts.append(f"seed {seed} retraining, at step {step} of {recorded}")
         stale_n += 1
-        stale_s += pace * (1 - step / recorded if retraining else 1) if pace else 0.0
-        stale_untimed |= pace is None
+        stale_s += arm_pace * (1 - step / recorded if retraining else 1) if arm_pace else 0.0
+        stale_untimed |= arm_pace is None
     waiting, shared = [], {}
     for seed in (s for s in study.seeds if s not in done):
       record = shareable(arm, seed) if shareable else None
@@ -75,12 +91,11 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
       step = _last_step(workdir_of(arm, seed))
       if step is None:
         waiting.append(seed)
-        fraction = 0.0
       else:
-        fraction = min(step / steps, 1.0) if steps else 0.0
         parts.append(f"seed {seed} at step {step}" + (f" of {steps}" if steps else ""))
-      if pace:
-        left_s += pace * (1 - fraction)
+      left = time_left(records, workdir_of(arm, seed))
+      if left is not None:
+        left_s += left
       else:
         unknown.append(arm.name)
     if waiting:

@@ -1,6 +1,7 @@
 """The ablation runner: every arm x seed trained once, records, table, CSV, curves; the
 committed study files name valid configs and overrides."""
 
+import datetime
 import glob
 import json
 import os
@@ -541,6 +542,40 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert run.main(argv + ["--seeds", "1", "7"]) == 1
   assert trained == [("narrow", 1), ("wide", 1)]
   assert "width has no seed 7; its seeds are 0, 1." in capsys.readouterr().err
+
+
+def test_stop_at_starts_only_the_runs_that_should_finish_by_then(tmp_path, monkeypatch,
+                                                                  capsys):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  narrow, wide = study_lib.load(str(study_file)).arms
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  # narrow's seed 0 trained in one sitting in 600 s; wide has no run to time it by.
+  records.write(str(results), "width", narrow, 0,
+                {**_fake_record("narrow", 0, "v1"), "wall_s": 600.0})
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")
+  trained = []
+  monkeypatch.setattr(run, "run_one", lambda study, arm, seed, *a: trained.append(
+      (arm.name, seed)) or {"arm": arm.name, "seed": seed})
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={runs}"]
+  in_five_minutes = datetime.datetime.now() + datetime.timedelta(minutes=5)
+  stop = f"--stop_at={in_five_minutes.isoformat(timespec='seconds')}"
+  assert run.main(argv + [stop]) == 1  # The table still lacks narrow's seed 1.
+  assert trained == [("wide", 0), ("wide", 1)]  # Untimed: started; narrow's 10 min: put off.
+  out = capsys.readouterr().out
+  assert "would not finish by --stop_at: narrow, seed 1 (about 10 min)." in out
+  # Three quarters of it trained before a cut: the 150 s left fit; without --stop_at it runs.
+  workdir = runs / "width" / "narrow" / "seed1"
+  workdir.mkdir(parents=True)
+  (workdir / "metrics.jsonl").write_text('{"step": 15}\n')
+  trained.clear()
+  assert run.main(argv + ["--seeds", "1", stop]) == 1
+  assert trained == [("narrow", 1), ("wide", 1)] and "--stop_at" not in capsys.readouterr().out
+  # HH:MM is the next such time; anything else is refused, saying what a time looks like.
+  assert 0 < run.stop_time("00:00") - datetime.datetime.now().timestamp() <= 86400
+  with pytest.raises(SystemExit):
+    run.main(argv + ["--stop_at=soon"])
+  assert "'soon' is not a time: give HH:MM" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("when", ["in the final evaluation", "between runs"])
