@@ -508,8 +508,9 @@ def main(argv: list[str]) -> int:
     put_off = []
     try:
       for i, (arm, seed) in enumerate(todo):
-        if args.stop_at is not None:
-          left = status.time_left([r for (name, _), r in existing.items() if name == arm.name],
+        if args.stop_at is not None:  # Read again: other processes' runs time arms too.
+          timed = records_lib.read(args.results_dir, study)
+          left = status.time_left([r for (name, _), r in timed.items() if name == arm.name],
                                   run_workdir(workdir_root, study.name, arm, seed))
           if left is not None and time.time() + left > args.stop_at:
             put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min)")

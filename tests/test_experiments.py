@@ -555,22 +555,32 @@ def test_stop_at_starts_only_the_runs_that_should_finish_by_then(tmp_path, monke
                 {**_fake_record("narrow", 0, "v1"), "wall_s": 600.0})
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")
   trained = []
-  monkeypatch.setattr(run, "run_one", lambda study, arm, seed, *a: trained.append(
-      (arm.name, seed)) or {"arm": arm.name, "seed": seed})
+
+  def fake_run_one(study, arm, seed, results_dir, *a):
+    trained.append((arm.name, seed))
+    if (arm.name, seed) == ("wide", 0):  # As if another process recorded it meanwhile: 1 h.
+      records.write(results_dir, "width", wide, 1, {**_fake_record("wide", 1, "v1"),
+                                                      "wall_s": 3600.0})
+    return {"arm": arm.name, "seed": seed}
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
   argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={runs}"]
   in_five_minutes = datetime.datetime.now() + datetime.timedelta(minutes=5)
   stop = f"--stop_at={in_five_minutes.isoformat(timespec='seconds')}"
   assert run.main(argv + [stop]) == 1  # The table still lacks narrow's seed 1.
-  assert trained == [("wide", 0), ("wide", 1)]  # Untimed: started; narrow's 10 min: put off.
+  # wide, untimed, started; then narrow's 10 min and wide's hour, timed meanwhile: put off.
+  assert trained == [("wide", 0)]
   out = capsys.readouterr().out
-  assert "would not finish by --stop_at: narrow, seed 1 (about 10 min)." in out
-  # Three quarters of it trained before a cut: the 150 s left fit; without --stop_at it runs.
+  assert ("would not finish by --stop_at: narrow, seed 1 (about 10 min); wide, seed 1 (about "
+          "60 min).") in out
+  # Three quarters of it trained before a cut: the 150 s left fit.
   workdir = runs / "width" / "narrow" / "seed1"
   workdir.mkdir(parents=True)
   (workdir / "metrics.jsonl").write_text('{"step": 15}\n')
   trained.clear()
   assert run.main(argv + ["--seeds", "1", stop]) == 1
-  assert trained == [("narrow", 1), ("wide", 1)] and "--stop_at" not in capsys.readouterr().out
+  # (wide's seed 1 is recorded now.)
+  assert trained == [("narrow", 1)] and "--stop_at" not in capsys.readouterr().out
   # HH:MM is the next such time; anything else is refused, saying what a time looks like.
   assert 0 < run.stop_time("00:00") - datetime.datetime.now().timestamp() <= 86400
   with pytest.raises(SystemExit):
