@@ -238,16 +238,21 @@ REPRODUCTIONS = "reproductions.jsonl"
 
 def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
               workdir_root: str) -> int:
-  """Trains the recorded run (arm ``name``, ``seed``; default the first) again in a workdir of
-  its own, from its record's config at its code version (this checkout's), and compares the
+  """Trains the recorded run (arm ``name``, ``seed``; default the first seed recorded on this
+  device and processor, where one was, else the first) again in a workdir of its own, from its record's config at its code version (this checkout's), and compares the
   two: top-1 and every logged training loss. Appends the comparison to reproductions.jsonl
   in ``results_dir``. A reproduction cut short resumes with the same command; one that
   finished (its workdir in reproductions.jsonl) starts afresh."""
   from jaxcnn import fileio
   from jaxcnn import train
   arm = study.arm(name)
-  seed = study.seeds[0] if seed is None else seed
-  record = records_lib.read(results_dir, study).get((arm.name, seed))
+  recorded = records_lib.read(results_dir, study)
+  if seed is None:  # A run of this processor's should rerun bit for bit; another's need not.
+    here = [s for s in study.seeds if (arm.name, s) in recorded
+            and recorded[arm.name, s].get("cpu_model") == cpu_model()
+            and recorded[arm.name, s].get("device", "cpu") == _device()]
+    seed = (here or list(study.seeds))[0]
+  record = recorded.get((arm.name, seed))
   if record is None:
     print(f"error: {study.name} has no record of {arm.name}, seed {seed} to reproduce.",
           file=sys.stderr)
@@ -310,6 +315,9 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
         f"{record.get('cpus')} CPUs ({record.get('device')}; "
         f"{record.get('cpu_model', 'processor not recorded')}), reproduced on "
         f"{os.cpu_count()} ({entry['device']}; {entry['cpu_model']}). Appended to {path}.")
+  if (record.get("cpu_model"), record.get("device")) != (entry["cpu_model"], entry["device"]):
+    print("Another processor or device than the record's: its run may differ like a run of "
+          "another seed (experiments/README.md, what reproduces bitwise).")
   return 0
 
 

@@ -458,6 +458,31 @@ def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_pat
   assert "no record of wide, seed 0" in capsys.readouterr().err
 
 
+def test_reproduce_chooses_a_run_of_this_processor_and_says_when_it_is_another(
+    tmp_path, monkeypatch, capsys):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  narrow, wide = study_lib.load(str(study_file)).arms
+  results = tmp_path / "results"
+  here = {"device": run._device(), "cpu_model": run.cpu_model()}
+  elsewhere = {"device": "cpu", "cpu_model": "Another CPU"}
+  for arm, seed, machine in [(narrow, 0, elsewhere), (narrow, 1, here), (wide, 0, elsewhere),
+                             (wide, 1, elsewhere)]:
+    records.write(str(results), "width", arm, seed,
+                  {**_fake_record(arm.name, seed, "v1"), **machine})
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")
+  trained = []
+  from jaxcnn import train
+  monkeypatch.setattr(train, "train_and_evaluate", lambda config, workdir: trained.append(
+      config.seed) or {"eval/top1": 0.9})
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={tmp_path / 'runs'}"]
+  assert run.main(argv + ["--reproduce=narrow"]) == 0
+  assert trained == [1] and "Another processor" not in capsys.readouterr().out
+  assert run.main(argv + ["--reproduce=wide"]) == 0  # None of this processor's: the first.
+  assert trained == [1, 0] and "Another processor or device than the record's" in (
+      capsys.readouterr().out)
+
+
 def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch, capsys):
   study_file = tmp_path / "width.py"
   study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
