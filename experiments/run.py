@@ -516,24 +516,40 @@ def main(argv: list[str]) -> int:
     put_off = []
     try:
       for i, (arm, seed) in enumerate(todo):
+        # An arm starts from its init_from arm's run of the seed, in that run's workdir. One
+        # recorded on another machine (or whose workdir was removed) is trained again here
+        # first, its record replaced, so that the record is the run the arm starts from.
+        runs = [(arm, seed)]
+        source = study.arm(arm.init_from) if arm.init_from else None
+        if source is not None and (source.name, seed) in existing and not os.path.exists(
+            os.path.join(run_workdir(workdir_root, study.name, source, seed), "checkpoints")):
+          runs.insert(0, (source, seed))
         if args.stop_at is not None:  # Read again: other processes' runs time arms too.
           timed = records_lib.read(args.results_dir, study)
-          left = status.time_left([r for (name, _), r in timed.items() if name == arm.name],
-                                  run_workdir(workdir_root, study.name, arm, seed))
+          lefts = [status.time_left([r for (name, _), r in timed.items() if name == a.name],
+                                    run_workdir(workdir_root, study.name, a, seed))
+                   for a, _ in runs]
+          left = None if None in lefts else sum(lefts)
           if left is not None and time.time() + left > args.stop_at:
-            put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min)")
+            put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min"
+                           + (f", with {source.name}'s run" if len(runs) > 1 else "") + ")")
             continue
         print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
-        stop = preemption.StopRequest()
-        try:
-          record = run_one(study, arm, seed, args.results_dir, workdir_root, stop)
-        except UserError as e:
-          print(f"error: {e}", file=sys.stderr)
-          return 1
-        if record is None:
-          print("Stopped; run the same command again to continue.")
-          return 0
-        existing[arm.name, seed] = record
+        if len(runs) > 1:
+          print(f"{source.name}, seed {seed} is recorded, but its workdir, which {arm.name} "
+                "starts from, is not on this machine: training it again here first (its record "
+                "replaced by this run).", flush=True)
+        for run_arm, _ in runs:
+          stop = preemption.StopRequest()
+          try:
+            record = run_one(study, run_arm, seed, args.results_dir, workdir_root, stop)
+          except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+          if record is None:
+            print("Stopped; run the same command again to continue.")
+            return 0
+          existing[run_arm.name, seed] = record
         signal_name = stop.signal_name or between.signal_name
         if signal_name and i + 1 < len(todo):
           print(f"Received {signal_name}: {arm.name}, seed {seed} finished and is recorded; "

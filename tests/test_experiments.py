@@ -292,6 +292,43 @@ def test_an_arm_starts_from_an_earlier_arms_run_of_the_same_seed(data_dir, tmp_p
                            0, str(results), str(runs), "abc1234") is None
 
 
+def test_an_arms_source_recorded_on_another_machine_is_trained_again_first(tmp_path,
+                                                                           monkeypatch, capsys):
+  study_file = tmp_path / "warm.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)).replace(
+      'paper="better")', 'paper="better", init_from="narrow")').replace(
+      "SEEDS = (0, 1)", "SEEDS = (0, 1, 2)"))
+  narrow, wide = study_lib.load(str(study_file)).arms
+  results, runs = tmp_path / "results", tmp_path / "runs"
+  for seed in (0, 1, 2):  # narrow trained elsewhere: recorded, no workdir here (but seed 1's).
+    records.write(str(results), "warm", narrow, seed,
+                  {**_fake_record("narrow", seed, "v1"), "wall_s": 120.0})
+  (runs / "warm" / "narrow" / "seed1" / "checkpoints").mkdir(parents=True)
+  records.write(str(results), "warm", wide, 2, {**_fake_record("wide", 2, "v1"), "wall_s": 10.0})
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")
+  trained = []
+
+  def fake_run_one(study, arm, seed, results_dir, *a):
+    trained.append((arm.name, seed))
+    record = {**_fake_record(arm.name, seed, "v1"), "top1": 0.5}
+    records.write(results_dir, "warm", arm, seed, record)
+    return record
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
+  argv = [str(study_file), f"--results_dir={results}", f"--workdir_root={runs}"]
+  in_a_minute = datetime.datetime.now() + datetime.timedelta(minutes=1)
+  # wide's seed 0 needs narrow's run too (130 s in all): put off; seed 1's is here (10 s).
+  assert run.main(argv + [f"--stop_at={in_a_minute.isoformat(timespec='seconds')}"]) == 1
+  assert trained == [("wide", 1)]
+  assert "wide, seed 0 (about 2 min, with narrow's run)" in capsys.readouterr().out
+  assert run.main(argv) == 0
+  assert trained == [("wide", 1), ("narrow", 0), ("wide", 0)]
+  assert "narrow, seed 0 is recorded, but its workdir, which wide starts from, is not on this "\
+         "machine: training it again here first" in capsys.readouterr().out
+  assert json.load(open(results / "warm" / "narrow-seed0.json"))["top1"] == 0.5  # Replaced.
+  assert json.load(open(results / "warm" / "narrow-seed1.json"))["top1"] == 0.9  # Kept.
+
+
 def test_a_run_that_diverges_is_recorded_and_reported_as_such(data_dir, tmp_path, monkeypatch):
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
   study = tmp_path / "hot.py"
