@@ -401,6 +401,20 @@ def mixed_versions(study: Study, existing: dict) -> str:
                    f"{', ...' if len(runs) > 4 else ''})" for v, runs in sorted(versions.items()))
 
 
+def training_order(study: Study) -> list[Arm]:
+  """The study's arms, each followed at once by those that start from its run (init_from)."""
+  order = []
+
+  def add(arm: Arm):
+    order.append(arm)
+    for dependant in (a for a in study.arms if a.init_from == arm.name):
+      add(dependant)
+
+  for arm in (a for a in study.arms if not a.init_from):
+    add(arm)
+  return order
+
+
 def stop_time(text: str) -> float:
   """--stop_at's TIME as seconds since the epoch: HH:MM (local time; today, or tomorrow once
   today's has passed) or an ISO date and time (YYYY-MM-DDTHH:MM)."""
@@ -497,8 +511,9 @@ def main(argv: list[str]) -> int:
       shutil.rmtree(run_workdir(workdir_root, study.name, study.arm(name), seed),
                     ignore_errors=True)
       del existing[name, seed]
-    # Seed by seed: a study cut short has every arm at its first seeds.
-    todo = [(arm, s) for s in seeds for arm in study.arms
+    # Seed by seed: a study cut short has every arm at its first seeds. Within a seed, the arms
+    # that start from an arm's run follow it at once, while its workdir is surely here.
+    todo = [(arm, s) for s in seeds for arm in training_order(study)
             if (arm.name, s) not in existing]
     if not args.no_sharing:
       others = other_records(args.results_dir, study)

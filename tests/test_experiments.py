@@ -292,6 +292,15 @@ def test_an_arm_starts_from_an_earlier_arms_run_of_the_same_seed(data_dir, tmp_p
                            0, str(results), str(runs), "abc1234") is None
 
 
+def test_arms_that_start_from_an_arm_train_right_after_it():
+  depth = study_lib.load("experiments/vgg_depth.py")
+  assert [a.name for a in run.training_order(depth)] == [
+      "A (11 layers)", "B from A", "C from A", "D from A", "E from A", "B (13 layers)",
+      "C (16, 1x1)", "D (16 layers)", "E (19 layers)"]
+  lrn = study_lib.load("experiments/lrn.py")  # No init_from: the study's order.
+  assert run.training_order(lrn) == list(lrn.arms)
+
+
 def test_an_arms_source_recorded_on_another_machine_is_trained_again_first(tmp_path,
                                                                            monkeypatch, capsys):
   study_file = tmp_path / "warm.py"
