@@ -528,7 +528,7 @@ def main(argv: list[str]) -> int:
     # A SIGTERM/SIGINT that arrives between two runs, or in a run's final evaluation (too late
     # to stop its training), lets that run write its record and stops before the next one.
     between = preemption.StopRequest()
-    put_off = []
+    put_off, put_off_runs = [], set()
     try:
       for i, (arm, seed) in enumerate(todo):
         # An arm starts from its init_from arm's run of the seed, in that run's workdir. One
@@ -539,6 +539,10 @@ def main(argv: list[str]) -> int:
         if source is not None and (source.name, seed) in existing and not os.path.exists(
             os.path.join(run_workdir(workdir_root, study.name, source, seed), "checkpoints")):
           runs.insert(0, (source, seed))
+        if source is not None and (source.name, seed) in put_off_runs:
+          put_off.append(f"{arm.name}, seed {seed} (after {source.name}'s run)")
+          put_off_runs.add((arm.name, seed))
+          continue
         if args.stop_at is not None:  # Read again: other processes' runs time arms too.
           timed = records_lib.read(args.results_dir, study)
           lefts = [status.time_left([r for (name, _), r in timed.items() if name == a.name],
@@ -548,6 +552,7 @@ def main(argv: list[str]) -> int:
           if left is not None and time.time() + left > args.stop_at:
             put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min"
                            + (f", with {source.name}'s run" if len(runs) > 1 else "") + ")")
+            put_off_runs.add((arm.name, seed))
             continue
         print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
         if len(runs) > 1:

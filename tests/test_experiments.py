@@ -336,6 +336,15 @@ def test_an_arms_source_recorded_on_another_machine_is_trained_again_first(tmp_p
          "machine: training it again here first" in capsys.readouterr().out
   assert json.load(open(results / "warm" / "narrow-seed0.json"))["top1"] == 0.5  # Replaced.
   assert json.load(open(results / "warm" / "narrow-seed1.json"))["top1"] == 0.9  # Kept.
+  # A source put off (not recorded; narrow's pace is now 61 s) puts off the arm that starts
+  # from it.
+  (results / "warm" / "narrow-seed2.json").unlink()
+  (results / "warm" / "wide-seed2.json").unlink()
+  in_half_a_minute = datetime.datetime.now() + datetime.timedelta(seconds=30)
+  assert run.main(argv + [f"--stop_at={in_half_a_minute.isoformat(timespec='seconds')}"]) == 1
+  assert trained == [("wide", 1), ("narrow", 0), ("wide", 0)]  # Nothing more.
+  assert "narrow, seed 2 (about 1 min); wide, seed 2 (after narrow's run)." in (
+      capsys.readouterr().out)
 
 
 def test_a_run_that_diverges_is_recorded_and_reported_as_such(data_dir, tmp_path, monkeypatch):
