@@ -239,8 +239,9 @@ REPRODUCTIONS = "reproductions.jsonl"
 def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
               workdir_root: str) -> int:
   """Trains the recorded run (arm ``name``, ``seed``; default the first seed recorded on this
-  device and processor, where one was, else the first) again in a workdir of its own, from its record's config at its code version (this checkout's), and compares the
-  two: top-1 and every logged training loss. Appends the comparison to reproductions.jsonl
+  device and processor, where one was, else the first) again in a workdir of its own, from
+  its record's config at its code version (this checkout's), and compares the two: top-1
+  and every logged training loss. Appends the comparison to reproductions.jsonl
   in ``results_dir``. A reproduction cut short resumes with the same command; one that
   finished (its workdir in reproductions.jsonl) starts afresh."""
   from jaxcnn import fileio
