@@ -465,7 +465,8 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--workdir_root", default="runs/experiments",
                       help="where the runs' workdirs go (relative: to the repository)")
   parser.add_argument("--results_dir", default=records_lib.RESULTS,
-                      help="where records, tables and plots go (default: experiments/results; relative: to the repository)")
+                      help="where records, tables and plots go (default: experiments/results; "
+                           "relative: to the repository)")
   args = parser.parse_args(argv)
   # Paths in records and configs (workdirs, an arm's init_from) are relative to the repository.
   os.chdir(REPO)
@@ -529,7 +530,7 @@ def main(argv: list[str]) -> int:
     # A SIGTERM/SIGINT that arrives between two runs, or in a run's final evaluation (too late
     # to stop its training), lets that run write its record and stops before the next one.
     between = preemption.StopRequest()
-    put_off, put_off_runs = [], set()
+    put_off = {}  # {(arm name, seed): why}: the runs --stop_at left for another sitting.
     try:
       for i, (arm, seed) in enumerate(todo):
         # An arm starts from its init_from arm's run of the seed, in that run's workdir. One
@@ -540,20 +541,18 @@ def main(argv: list[str]) -> int:
         if source is not None and (source.name, seed) in existing and not os.path.exists(
             os.path.join(run_workdir(workdir_root, study.name, source, seed), "checkpoints")):
           runs.insert(0, (source, seed))
-        if source is not None and (source.name, seed) in put_off_runs:
-          put_off.append(f"{arm.name}, seed {seed} (after {source.name}'s run)")
-          put_off_runs.add((arm.name, seed))
+        if source is not None and (source.name, seed) in put_off:
+          put_off[arm.name, seed] = f"after {source.name}'s run"
           continue
         if args.stop_at is not None:  # Read again: other processes' runs time arms too.
           timed = records_lib.read(args.results_dir, study)
-          lefts = [status.time_left([r for (name, _), r in timed.items() if name == a.name],
-                                    run_workdir(workdir_root, study.name, a, seed))
-                   for a, _ in runs]
+          lefts = [status.time_left(
+              [r for (name, _), r in timed.items() if name == a.name],
+              status.last_step(run_workdir(workdir_root, study.name, a, seed))) for a, _ in runs]
           left = None if None in lefts else sum(lefts)
           if left is not None and time.time() + left > args.stop_at:
-            put_off.append(f"{arm.name}, seed {seed} (about {left / 60:.0f} min"
-                           + (f", with {source.name}'s run" if len(runs) > 1 else "") + ")")
-            put_off_runs.add((arm.name, seed))
+            put_off[arm.name, seed] = (f"about {left / 60:.0f} min"
+                                       + (f", with {source.name}'s run" if len(runs) > 1 else ""))
             continue
         print(f"[run {i + 1} of the {len(todo)} to train]", flush=True)
         if len(runs) > 1:
@@ -579,8 +578,9 @@ def main(argv: list[str]) -> int:
     finally:
       between.restore_handlers()
     if put_off:
+      named = "; ".join(f"{name}, seed {seed} ({why})" for (name, seed), why in put_off.items())
       print(f"Not started, since at the pace of their arms' recorded runs they would not finish "
-            f"by --stop_at: {'; '.join(put_off)}. Run the same command again to train them.")
+            f"by --stop_at: {named}. Run the same command again to train them.")
   missing = [(a.name, s) for a in study.arms for s in study.seeds if (a.name, s) not in existing]
   if missing:
     print(f"{len(missing)} runs have no record yet; the table needs all of them.")

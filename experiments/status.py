@@ -17,7 +17,7 @@ from experiments import records as records_lib
 from experiments.study import Study
 
 
-def _last_step(workdir: str) -> int | None:
+def last_step(workdir: str) -> int | None:
   """The last step logged in a workdir's metrics.jsonl, None where none was."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
@@ -39,13 +39,13 @@ def pace(records: list) -> float | None:
   return statistics.mean(walls) if walls else None
 
 
-def time_left(records: list, workdir: str) -> float | None:
-  """Seconds the run in ``workdir`` still needs at the pace of its arm's ``records``, counting
-  the steps its workdir has logged (a run resumed there skips them); None where untimed."""
+def time_left(records: list, step: int | None) -> float | None:
+  """Seconds a run still needs at the pace of its arm's ``records``, less the ``step``s its
+  workdir has logged (``last_step``; a run resumed there skips them); None where untimed."""
   seconds = pace(records)
   if seconds is None:
     return None
-  step, steps = _last_step(workdir), max((r.get("steps") or 0 for r in records), default=0)
+  steps = max((r.get("steps") or 0 for r in records), default=0)
   return seconds * (1 - min(step / steps, 1.0) if step is not None and steps else 1)
 
 
@@ -74,7 +74,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
       parts[0] += f" (of another code version: {_seeds(stale)})"
       for seed in stale:
         # --rerun_stale retrains in a fresh workdir: one short of the recorded steps is that.
-        step, recorded = _last_step(workdir_of(arm, seed)), existing[arm.name, seed].get("steps", 0)
+        step, recorded = last_step(workdir_of(arm, seed)), existing[arm.name, seed].get("steps", 0)
         retraining = step is not None and step < recorded
         if retraining:
           parts.append(f"seed {seed} retraining, at step {step} of {recorded}")
@@ -88,12 +88,12 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
         shared.setdefault(f"{record['study']}'s {record['arm']!r}", []).append(seed)
         shared_n += 1
         continue
-      step = _last_step(workdir_of(arm, seed))
+      step = last_step(workdir_of(arm, seed))
       if step is None:
         waiting.append(seed)
       else:
         parts.append(f"seed {seed} at step {step}" + (f" of {steps}" if steps else ""))
-      left = time_left(records, workdir_of(arm, seed))
+      left = time_left(records, step)
       if left is not None:
         left_s += left
       else:
