@@ -1,4 +1,4 @@
-"""VGG-B with pairs of 3x3 convolutions vs single 5x5 convolutions (Simonyan & Zisserman, Sec. 4.1)."""
+"""VGG-B with pairs of 3x3 convolutions vs single 5x5 ones (Simonyan & Zisserman, Sec. 4.1)."""
 
 from experiments.study import Arm
 
