@@ -79,7 +79,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
         if retraining:
           parts.append(f"seed {seed} retraining, at step {step} of {recorded}")
         stale_n += 1
-        stale_s += arm_pace * (1 - step / recorded if retraining else 1) if arm_pace else 0.0
+        stale_s += time_left(records, step if retraining else None) or 0.0
         stale_untimed |= arm_pace is None
     waiting, shared = [], {}
     for seed in (s for s in study.seeds if s not in done):
