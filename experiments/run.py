@@ -97,11 +97,14 @@ def _curves(workdir: str, extra: tuple = ()) -> list[dict]:
 
 
 def refresh_curves(study: Study, results_dir: str, workdir_root: str) -> int:
-  """Re-reads the curves of finished runs whose workdirs are here; returns how many."""
+  """Re-reads the curves of finished runs whose workdirs are here (a shared record's is the
+  other study's run's, which its record names); returns how many."""
   done = 0
   for (name, seed), record in records_lib.read(results_dir, study).items():
     arm = study.arm(name)
-    metrics = os.path.join(run_workdir(workdir_root, study.name, arm, seed), "metrics.jsonl")
+    workdir = (os.path.join(REPO, record["workdir"]) if record.get("shared_from")
+               else run_workdir(workdir_root, study.name, arm, seed))
+    metrics = os.path.join(workdir, "metrics.jsonl")
     if os.path.exists(metrics):
       record["curve"] = _curves(os.path.dirname(metrics))
       records_lib.write(results_dir, study.name, arm, seed, record)

@@ -746,6 +746,15 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
   assert "is depth's run 'deep', seed 0" in capsys.readouterr().out
   table = (results / "width.md").read_text()
   assert "shared with other studies' records (the same runs): 1 of depth's 'deep'" in table
+  # --refresh_curves reads a shared record's curve from the run's workdir, the one it names.
+  deep = tmp_path / "runs" / "depth" / "deep" / "seed0"
+  deep.mkdir(parents=True)
+  (deep / "metrics.jsonl").write_text('{"step": 3, "train/loss": 1.5}\n')
+  with monkeypatch.context() as m:
+    m.setattr(run, "REPO", str(tmp_path))
+    assert run.refresh_curves(study, str(results), str(tmp_path / "runs")) == 1
+  assert json.load(open(results / "width" / "narrow-seed0.json"))["curve"] == [
+      {"step": 3, "train/loss": 1.5}]
 
   # --no_sharing, a config that differs in one field, a dirty tree: trained here.
   shutil.rmtree(results / "width")
