@@ -104,9 +104,8 @@ def refresh_curves(study: Study, results_dir: str, workdir_root: str) -> int:
     arm = study.arm(name)
     workdir = (os.path.join(REPO, record["workdir"]) if record.get("shared_from")
                else run_workdir(workdir_root, study.name, arm, seed))
-    metrics = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(metrics):
-      record["curve"] = _curves(os.path.dirname(metrics))
+    if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+      record["curve"] = _curves(workdir)
       records_lib.write(results_dir, study.name, arm, seed, record)
       done += 1
   return done
