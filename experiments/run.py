@@ -458,6 +458,9 @@ def main(argv: list[str]) -> int:
   parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                       help="train only these of the study's seeds (every arm of each), e.g. "
                            "to share a study's runs among processes or machines")
+  parser.add_argument("--arms", nargs="+", metavar="ARM",
+                      help="train only these of the study's arms (each of the seeds), e.g. to "
+                           "train two arms of one seed in two processes at once")
   parser.add_argument("--stop_at", metavar="TIME", type=stop_time,
                       help="start no run that would not finish by TIME (HH:MM local time, or "
                            "YYYY-MM-DDTHH:MM) at the pace of its arm's recorded runs that "
@@ -494,6 +497,12 @@ def main(argv: list[str]) -> int:
     print(f"error: {study.name} has no seed {', '.join(map(str, unknown))}; its seeds are "
           f"{', '.join(map(str, study.seeds))}.", file=sys.stderr)
     return 1
+  names = [a.name for a in study.arms]
+  unknown = [name for name in args.arms or () if name not in names]
+  if unknown:
+    print(f"error: {study.name} has no arm {', '.join(map(repr, unknown))}; its arms are "
+          f"{', '.join(map(repr, names))}.", file=sys.stderr)
+    return 1
   if args.refresh_curves:
     print(f"Curves re-read for {refresh_curves(study, args.results_dir, workdir_root)} runs.")
   if args.reproduce:
@@ -518,7 +527,7 @@ def main(argv: list[str]) -> int:
     # Seed by seed: a study cut short has every arm at its first seeds. Within a seed, the arms
     # that start from an arm's run follow it at once, while its workdir is surely here.
     todo = [(arm, s) for s in seeds for arm in training_order(study)
-            if (arm.name, s) not in existing]
+            if (arm.name, s) not in existing and arm.name in (args.arms or names)]
     if not args.no_sharing:
       others = other_records(args.results_dir, study)
       for arm, seed in list(todo):

@@ -622,6 +622,15 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert run.main(argv + ["--seeds", "1", "7"]) == 1
   assert trained == [("narrow", 1), ("wide", 1)]
   assert "width has no seed 7; its seeds are 0, 1." in capsys.readouterr().err
+  # --arms: only those arms, of every seed (or of --seeds); an unknown arm is refused. (The
+  # stand-in run_one writes no record, so seed 1 is not recorded here.)
+  assert run.main(argv + ["--arms", "wide"]) == 1
+  assert trained[2:] == [("wide", 0), ("wide", 1)]
+  assert run.main(argv + ["--arms", "narrow", "--seeds", "0"]) == 1
+  assert trained[4:] == [("narrow", 0)]
+  assert run.main(argv + ["--arms", "widest"]) == 1
+  assert "width has no arm 'widest'; its arms are 'narrow', 'wide'." in capsys.readouterr().err
+  assert len(trained) == 5
 
 
 def test_stop_at_starts_only_the_runs_that_should_finish_by_then(tmp_path, monkeypatch,
