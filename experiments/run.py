@@ -133,6 +133,9 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
   workdir = run_workdir(workdir_root, study.name, arm, seed)
   print(f"== {study.name}: {arm.name}, seed {seed} -> {workdir}", flush=True)
   resumed = os.path.exists(os.path.join(workdir, "checkpoints"))
+  # The step this sitting starts from (the newest checkpoint's), which times a resumed run.
+  from_step = max((int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
+                   if d.isdigit()), default=0) if resumed else 0
   version = records_lib.code_version()
   start = time.perf_counter()
   diverged = None
@@ -176,7 +179,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       "steps_per_epoch": info.splits[config.train_split].num_examples // config.batch_size,
       # The summary's total row (path ""): the whole network's parameters and multiply-adds.
       "params": total.params, "macs": total.macs, "counts": "total",
-      "wall_s": round(wall, 1), "resumed": resumed,
+      "wall_s": round(wall, 1), "resumed": resumed, "sitting_from_step": from_step,
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.
       "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
@@ -463,8 +466,9 @@ def main(argv: list[str]) -> int:
                            "train two arms of one seed in two processes at once")
   parser.add_argument("--stop_at", metavar="TIME", type=stop_time,
                       help="start no run that would not finish by TIME (HH:MM local time, or "
-                           "YYYY-MM-DDTHH:MM) at the pace of its arm's recorded runs that "
-                           "trained in one sitting (a run of an arm without one starts); the "
+                           "YYYY-MM-DDTHH:MM) at the pace of its arm's recorded runs (or, "
+                           "for an arm they do not time, the study's other arms' pace per "
+                           "multiply-add; a run nothing times starts); the "
                            "runs put off wait for the next invocation. For a job with a "
                            "wall-clock limit, whose cut runs would be lost")
   parser.add_argument("--workdir_root", default="runs/experiments",
@@ -559,7 +563,8 @@ def main(argv: list[str]) -> int:
           timed = records_lib.read(args.results_dir, study)
           lefts = [status.time_left(
               [r for (name, _), r in timed.items() if name == a.name],
-              status.last_step(run_workdir(workdir_root, study.name, a, seed))) for a, _ in runs]
+              status.last_step(run_workdir(workdir_root, study.name, a, seed)),
+              [r for (name, _), r in timed.items() if name != a.name]) for a, _ in runs]
           left = None if None in lefts else sum(lefts)
           if left is not None and time.time() + left > args.stop_at:
             put_off[arm.name, seed] = (f"about {left / 60:.0f} min"

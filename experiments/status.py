@@ -5,7 +5,9 @@
 Per arm: the seeds recorded, the one in progress (its last logged step against the steps a
 finished run of that arm took) and those not started; then the code versions and devices of
 the records, against this checkout's version, and the wall time left at the pace of the
-arm's runs that trained in one sitting (a resumed run's record times its last sitting only).
+arm's recorded runs (a resumed run's record times its last sitting: scaled up by the steps it
+trained there), or, for an arm none of whose runs times it, of the study's other arms per
+multiply-add.
 """
 
 import collections
@@ -33,18 +35,38 @@ def last_step(workdir: str) -> int | None:
 
 
 def pace(records: list) -> float | None:
-  """Seconds a run of an arm takes: the mean wall time of its ``records`` that trained in one
-  sitting (a resumed run's record times its last sitting only); None where none did."""
-  walls = [r["wall_s"] for r in records if not r.get("resumed") and r.get("wall_s")]
+  """Seconds a run of an arm takes: the mean wall time of its ``records``, a resumed run's
+  (which times its last sitting only) scaled up by the steps that sitting trained (its
+  ``sitting_from_step``; a resumed record without one is left out); None where none times."""
+  walls = []
+  for r in records:
+    wall, steps, start = r.get("wall_s"), r.get("steps") or 0, r.get("sitting_from_step")
+    if not wall:
+      continue
+    if not r.get("resumed"):
+      walls.append(wall)
+    elif start is not None and steps > start:
+      walls.append(wall * steps / (steps - start))
   return statistics.mean(walls) if walls else None
 
 
-def time_left(records: list, step: int | None) -> float | None:
+def time_left(records: list, step: int | None, others: list = ()) -> float | None:
   """Seconds a run still needs at the pace of its arm's ``records``, less the ``step``s its
-  workdir has logged (``last_step``; a run resumed there skips them); None where untimed."""
+  workdir has logged (``last_step``; a run resumed there skips them). An arm none of whose
+  records times it is paced by the study's ``others`` (records of its other arms), per
+  multiply-add and step of its own recorded ones; None where neither can."""
   seconds = pace(records)
   if seconds is None:
-    return None
+    macs = [r["macs"] for r in records if r.get("macs")]
+    by_arm = collections.defaultdict(list)
+    for r in others:
+      by_arm[r.get("arm")].append(r)
+    per_work = [p / (rs[0]["macs"] * rs[0]["steps"]) for rs in by_arm.values()
+                if rs[0].get("macs") and rs[0].get("steps") and (p := pace(rs)) is not None]
+    steps = max((r.get("steps") or 0 for r in records), default=0)
+    if not macs or not steps or not per_work:
+      return None
+    seconds = statistics.mean(per_work) * macs[0] * steps
   steps = max((r.get("steps") or 0 for r in records), default=0)
   return seconds * (1 - min(step / steps, 1.0) if step is not None and steps else 1)
 
@@ -67,7 +89,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
     done = [s for s in study.seeds if (arm.name, s) in existing]
     records = [existing[arm.name, s] for s in done]
     steps = max((r.get("steps") or 0 for r in records), default=0)
-    arm_pace = pace(records)
+    others = [r for (name, _), r in existing.items() if name != arm.name]
     parts = [f"{_seeds(done)} recorded" if done else "nothing recorded"]
     stale = [s for s in done if version[arm.name, s] != current]
     if stale:
@@ -79,8 +101,8 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
         if retraining:
           parts.append(f"seed {seed} retraining, at step {step} of {recorded}")
         stale_n += 1
-        stale_s += time_left(records, step if retraining else None) or 0.0
-        stale_untimed |= arm_pace is None
+        stale_s += time_left(records, step if retraining else None, others) or 0.0
+        stale_untimed |= time_left(records, None, others) is None
     waiting, shared = [], {}
     for seed in (s for s in study.seeds if s not in done):
       record = shareable(arm, seed) if shareable else None
@@ -93,7 +115,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
         waiting.append(seed)
       else:
         parts.append(f"seed {seed} at step {step}" + (f" of {steps}" if steps else ""))
-      left = time_left(records, step)
+      left = time_left(records, step, others)
       if left is not None:
         left_s += left
       else:
@@ -130,10 +152,10 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
       parts.append(f"about {left_s / 60:.0f} min of training left at the pace of the recorded "
                    "runs (on their devices)")
     if len(untimed) == len(study.arms):
-      parts.append("no run of this study trained in one sitting to time it")
+      parts.append("no recorded run of this study times it")
     elif untimed:
-      parts.append(f"{'plus ' if parts else ''}the runs of {', '.join(untimed)}, none of whose "
-                   "runs trained in one sitting to time them")
+      parts.append(f"{'plus ' if parts else ''}the runs of {', '.join(untimed)}, which no "
+                   "recorded run times")
     estimate = ", ".join(parts)
     head.append(f"{missing} runs to go: {estimate}.")
   else:

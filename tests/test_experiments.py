@@ -15,6 +15,7 @@ import pytest
 from experiments import records
 from experiments import report
 from experiments import run
+from experiments import status
 from experiments import study as study_lib
 from jaxcnn import config as config_lib
 from jaxcnn import models
@@ -77,6 +78,14 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert csv_rows[0].endswith(",steps_to_25,steps,wall_s,code_version,command")
   assert csv_rows[1].split(",")[6] == str(record["params"])  # arm, seed, 4 errors, params.
   assert (results / "width.png").stat().st_size > 10_000
+  assert record["resumed"] is False and record["sitting_from_step"] == 0
+  # A run resumed from its workdir's checkpoint says where its sitting started (here its
+  # last step: its wall time then times no training, and paces nothing).
+  os.remove(records[0])
+  assert run.main(argv + ["--arms", "narrow", "--seeds", "0"]) == 0
+  resumed = json.load(open(records[0]))
+  assert resumed["resumed"] is True and resumed["sitting_from_step"] == 8
+  assert resumed["top1"] == record["top1"] and status.pace([resumed]) is None
 
   # A second sitting trains nothing: every record exists.
   monkeypatch.setattr("jaxcnn.train.train_and_evaluate",
@@ -575,7 +584,7 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert "seed 0 at step 6" in lines["wide"] and "seed 1 not started" in lines["wide"]
   # Only narrow's runs have a pace (600 s, the one not resumed); both of its seeds are recorded,
   # and wide has no run of its own to time.
-  assert "min of training" not in out and "to go: the runs of wide, none of whose" in out
+  assert "min of training" not in out and "to go: the runs of wide, which no recorded" in out
 
   records.write(str(results), "width", wide, 1,
                 {**_fake_record("wide", 1, "v1"), "wall_s": 1200.0, "steps": 20,
@@ -633,6 +642,23 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert len(trained) == 5
 
 
+def test_pace_scales_a_resumed_sitting_and_an_untimed_arm_by_its_multiply_adds():
+  # Resumed at step 15 of 20: its 100 s trained a quarter of the run, so 400 s a run; a
+  # resumed record that does not say where its sitting started times nothing.
+  resumed = {"arm": "a", "wall_s": 100.0, "steps": 20, "resumed": True, "sitting_from_step": 15}
+  old = {"arm": "a", "wall_s": 5.0, "steps": 20, "resumed": True}
+  assert status.pace([resumed, old]) == 400.0 and status.pace([old]) is None
+  assert status.pace([resumed, {"arm": "a", "wall_s": 200.0, "steps": 20}]) == 300.0
+  assert status.time_left([resumed], 10) == 200.0
+  # An arm timed by nothing of its own: the other arms' seconds per multiply-add and step
+  # (a: 400 s for 100 MACs x 20 steps), times its own (300 MACs x 10 steps), less its steps.
+  b = {"arm": "b", "wall_s": 9.0, "steps": 10, "resumed": True, "macs": 300}
+  others = [{**resumed, "macs": 100}]
+  assert status.time_left([b], None, others) == 600.0
+  assert status.time_left([b], 5, others) == 300.0
+  assert status.time_left([b], None) is None and status.time_left([], None, others) is None
+
+
 def test_stop_at_starts_only_the_runs_that_should_finish_by_then(tmp_path, monkeypatch,
                                                                   capsys):
   study_file = tmp_path / "width.py"
@@ -670,6 +696,18 @@ def test_stop_at_starts_only_the_runs_that_should_finish_by_then(tmp_path, monke
   assert run.main(argv + ["--seeds", "1", stop]) == 1
   # (wide's seed 1 is recorded now.)
   assert trained == [("narrow", 1)] and "--stop_at" not in capsys.readouterr().out
+  # An arm whose only record was resumed (and does not say from where) is paced by the other
+  # arm per multiply-add and step: wide's seed 1, as costly as narrow's 600 s, is put off.
+  results = tmp_path / "results2"
+  records.write(str(results), "width", narrow, 0,
+                {**_fake_record("narrow", 0, "v1"), "wall_s": 600.0})
+  records.write(str(results), "width", wide, 0,
+                {**_fake_record("wide", 0, "v1"), "wall_s": 60.0, "resumed": True})
+  trained.clear()
+  assert run.main([str(study_file), f"--results_dir={results}", f"--workdir_root={runs}",
+                   "--seeds", "1", "--arms", "wide", stop]) == 1
+  assert trained == [] and "by --stop_at: wide, seed 1 (about 10 min)." in (
+      capsys.readouterr().out)
   # HH:MM is the next such time; anything else is refused, saying what a time looks like.
   assert 0 < run.stop_time("00:00") - datetime.datetime.now().timestamp() <= 86400
   with pytest.raises(SystemExit):
