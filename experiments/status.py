@@ -7,7 +7,7 @@ finished run of that arm took) and those not started; then the code versions and
 the records, against this checkout's version, and the wall time left at the pace of the
 arm's recorded runs (a resumed run's record times its last sitting: scaled up by the steps it
 trained there), or, for an arm none of whose runs times it, of the study's other arms per
-multiply-add.
+multiply-add and step.
 """
 
 import collections
@@ -56,6 +56,7 @@ def time_left(records: list, step: int | None, others: list = ()) -> float | Non
   records times it is paced by the study's ``others`` (records of its other arms), per
   multiply-add and step of its own recorded ones; None where neither can."""
   seconds = pace(records)
+  steps = max((r.get("steps") or 0 for r in records), default=0)
   if seconds is None:
     macs = [r["macs"] for r in records if r.get("macs")]
     by_arm = collections.defaultdict(list)
@@ -63,11 +64,9 @@ def time_left(records: list, step: int | None, others: list = ()) -> float | Non
       by_arm[r.get("arm")].append(r)
     per_work = [p / (rs[0]["macs"] * rs[0]["steps"]) for rs in by_arm.values()
                 if rs[0].get("macs") and rs[0].get("steps") and (p := pace(rs)) is not None]
-    steps = max((r.get("steps") or 0 for r in records), default=0)
     if not macs or not steps or not per_work:
       return None
     seconds = statistics.mean(per_work) * macs[0] * steps
-  steps = max((r.get("steps") or 0 for r in records), default=0)
   return seconds * (1 - min(step / steps, 1.0) if step is not None and steps else 1)
 
 
