@@ -546,6 +546,7 @@ def main(argv: list[str]) -> int:
     # to stop its training), lets that run write its record and stops before the next one.
     between = preemption.StopRequest()
     put_off = {}  # {(arm name, seed): why}: the runs --stop_at left for another sitting.
+    elsewhere = {}  # {(arm name, seed): holder}: runs another process is training now.
     try:
       for i, (arm, seed) in enumerate(todo):
         # An arm starts from its init_from arm's run of the seed, in that run's workdir. One
@@ -558,6 +559,15 @@ def main(argv: list[str]) -> int:
           runs.insert(0, (source, seed))
         if source is not None and (source.name, seed) in put_off:
           put_off[arm.name, seed] = f"after {source.name}'s run"
+          continue
+        # A process sharing the study's runs is training this one (or its source): left to it.
+        holders = [(a, h) for a, _ in runs if (h := status.training_elsewhere(
+            run_workdir(workdir_root, study.name, a, seed)))]
+        if holders or (source is not None and (source.name, seed) in elsewhere):
+          elsewhere[arm.name, seed] = (
+              holders[0][1] if holders and holders[0][0] is arm
+              else f"after {source.name}'s run, " + (holders[0][1] if holders else
+                                                      elsewhere[source.name, seed]))
           continue
         if args.stop_at is not None:  # Read again: other processes' runs time arms too.
           timed = records_lib.read(args.results_dir, study)
@@ -593,6 +603,10 @@ def main(argv: list[str]) -> int:
           return 0
     finally:
       between.restore_handlers()
+    if elsewhere:
+      named = "; ".join(f"{name}, seed {seed} ({holder})"
+                        for (name, seed), holder in elsewhere.items())
+      print(f"Left to the runs training them now in other processes: {named}.")
     if put_off:
       named = "; ".join(f"{name}, seed {seed} ({why})" for (name, seed), why in put_off.items())
       print(f"Not started, since at the pace of their arms' recorded runs they would not finish "

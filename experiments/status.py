@@ -11,6 +11,8 @@ multiply-add and step.
 """
 
 import collections
+import errno
+import fcntl
 import json
 import os
 import statistics
@@ -32,6 +34,29 @@ def last_step(workdir: str) -> int | None:
       except json.JSONDecodeError:  # A line cut short by a kill.
         pass
   return last
+
+
+def training_elsewhere(workdir: str) -> str | None:
+  """Who holds the workdir's run lock (jaxcnn/workdir_lock.py: a run training there now, in
+  another process), as its lock file names it; None where no one does."""
+  path = os.path.join(workdir, ".lock")
+  try:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+  except OSError:
+    return None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except OSError as e:
+    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+      return None
+    try:
+      holder = json.loads(os.pread(fd, 4096, 0))
+      return f"pid {holder['pid']} on {holder['host']}, since {holder['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+      return "another process"
+  finally:
+    os.close(fd)  # Drops the probe's own lock, if it got one.
+  return None
 
 
 def pace(records: list) -> float | None:

@@ -642,6 +642,40 @@ def test_seeds_flag_trains_only_those_seeds_and_refuses_unknown_ones(tmp_path, m
   assert len(trained) == 5
 
 
+def test_a_run_another_process_is_training_is_left_to_it(tmp_path, monkeypatch, capsys):
+  from jaxcnn import workdir_lock
+  study_file = tmp_path / "warm.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)).replace(
+      'paper="better")', 'paper="better", init_from="narrow")'))
+  runs = tmp_path / "runs"
+  workdir = runs / "warm" / "narrow" / "seed0"
+  workdir.mkdir(parents=True)
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "v1")
+  trained = []
+
+  def fake_run_one(study, arm, seed, results_dir, workdir_root, stop=None):
+    trained.append((arm.name, seed))
+    os.makedirs(os.path.join(run.run_workdir(workdir_root, study.name, arm, seed),
+                             "checkpoints"), exist_ok=True)
+    record = _fake_record(arm.name, seed, "v1")
+    records.write(results_dir, study.name, arm, seed, record)
+    return record
+
+  monkeypatch.setattr(run, "run_one", fake_run_one)
+  argv = [str(study_file), f"--results_dir={tmp_path / 'results'}", f"--workdir_root={runs}"]
+  assert status.training_elsewhere(str(workdir)) is None
+  with workdir_lock.acquire(str(workdir)):  # As a run in another process holds it.
+    assert f"pid {os.getpid()} on " in status.training_elsewhere(str(workdir))
+    assert run.main(argv) == 1  # Neither narrow's seed 0 nor wide's, which starts from it.
+    assert trained == [("narrow", 1), ("wide", 1)]
+    out = capsys.readouterr().out
+    assert (f"Left to the runs training them now in other processes: narrow, seed 0 (pid "
+            f"{os.getpid()} on ") in out and "wide, seed 0 (after narrow's run, pid " in out
+  assert status.training_elsewhere(str(workdir)) is None  # Released: trained here now.
+  assert run.main(argv) == 0
+  assert trained[2:] == [("narrow", 0), ("wide", 0)]
+
+
 def test_pace_scales_a_resumed_sitting_and_an_untimed_arm_by_its_multiply_adds():
   # Resumed at step 15 of 20: its 100 s trained a quarter of the run, so 400 s a run; a
   # resumed record that does not say where its sitting started times nothing.
