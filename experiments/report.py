@@ -232,6 +232,13 @@ def _selection(study: Study, runs: dict) -> list[str]:
   return out
 
 
+def processor(record: dict) -> str:
+  """The record's processor: its model name, with its family, model and instruction set where
+  recorded ("AMD EPYC (family 25 model 17, AVX-512)")."""
+  name = record.get("cpu_model", "not recorded")
+  return f"{name} ({record['cpu_id']})" if record.get("cpu_id") else name
+
+
 def _machine(runs: dict) -> str:
   all_runs = [r for rs in runs.values() for r in rs]
   loads = [r["load_average"] for r in all_runs if "load_average" in r]
@@ -244,7 +251,7 @@ def _machine(runs: dict) -> str:
     text += f", load average {min(loads):.1f}-{max(loads):.1f} at the runs' ends"
   if len(loads) < len(all_runs):
     text += f"; {len(all_runs) - len(loads)} runs without a recorded load"
-  models = collections.Counter(r["cpu_model"] for r in all_runs if "cpu_model" in r)
+  models = collections.Counter(processor(r) for r in all_runs if "cpu_model" in r)
   if models:  # Named since it was recorded: tables of older records read as they did.
     text += "; processors: " + ", ".join(f"{m} ({n} runs)" for m, n in sorted(models.items()))
     if sum(models.values()) < len(all_runs):

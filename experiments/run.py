@@ -183,7 +183,7 @@ def run_one(study: Study, arm: Arm, seed: int, results_dir: str, workdir_root: s
       # The machine's 1-minute load average at the end, against its core count: wall times
       # measured while other jobs shared the cores are not comparable with quiet ones.
       "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-      "device": _device(), "cpu_model": cpu_model(), **_environment(),
+      "device": _device(), "cpu_model": cpu_model(), "cpu_id": cpu_id(), **_environment(),
       "config_values": json.load(open(os.path.join(workdir, "config.json"))),
       "curve": curve,
   }
@@ -227,6 +227,36 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine() or "unknown"
 
 
+def cpu_id() -> str:
+  """The processor's family, model and widest vector instruction set ("family 25 model 17,
+  AVX-512"), from /proc/cpuinfo; "" where it cannot be read. Two machines of one model name
+  may differ in both (two "AMD EPYC" here: one AVX2, one AVX-512), and XLA's code with them."""
+  fields, flags = {}, set()
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "flags":
+          flags = set(value.split())
+          break
+        fields.setdefault(key, value.strip())
+  except OSError:
+    return ""
+  isa = next((name for flag, name in (("amx_tile", "AMX"), ("avx512f", "AVX-512"),
+                                      ("avx2", "AVX2"), ("avx", "AVX")) if flag in flags), "")
+  family = (f"family {fields['cpu family']} model {fields['model']}"
+            if "cpu family" in fields and "model" in fields else "")
+  return ", ".join(part for part in (family, isa) if part)
+
+
+def same_processor(record: dict) -> bool:
+  """Whether ``record`` was trained on this machine's kind of processor: its model name and,
+  where the record names them, its family, model and instruction set."""
+  return (record.get("cpu_model") == cpu_model()
+          and record.get("cpu_id", cpu_id()) == cpu_id())
+
+
 # Variables that change a run's arithmetic on one machine: kept in its record where set.
 # (OPENBLAS_CORETYPE picks numpy's matrix-product kernels, which the input pipeline's resizing
 # uses: another processor's kernel rounds differently.)
@@ -241,6 +271,60 @@ def _environment() -> dict:
 REPRODUCTIONS = "reproductions.jsonl"
 
 
+def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None, workdir: str,
+            results_dir: str) -> dict:
+  """Compares a rerun of the recorded run ``record`` (its final top-1 and its workdir) with
+  the record: top-1 and every logged training loss. Appends the comparison to
+  reproductions.jsonl in ``results_dir``, says it, and returns it."""
+  from jaxcnn import fileio
+  losses = lambda curve: {row["step"]: row["train/loss"] for row in curve if "train/loss" in row}
+  then, now = losses(record.get("curve", [])), losses(_curves(workdir))
+  steps = sorted(set(then) & set(now))
+  differ = [k for k in steps if then[k] != now[k]]
+  entry = {
+      "study": study.name, "arm": arm.name, "seed": seed,
+      "code_version": records_lib.version_of(record),
+      "recorded_top1": record.get("top1"), "top1": top1,
+      "difference_points": (round(100 * (top1 - record["top1"]), 4)
+                            if top1 is not None and record.get("top1") is not None else None),
+      "losses_compared": len(steps), "losses_equal": len(steps) - len(differ),
+      "first_different_step": differ[0] if differ else None,
+      "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
+      "recorded_device": record.get("device"), "device": _device(),
+      "recorded_cpu_model": record.get("cpu_model"), "cpu_model": cpu_model(),
+      "recorded_cpu_id": record.get("cpu_id"), "cpu_id": cpu_id(),
+      **_environment(),
+      "recorded_load_average": record.get("load_average"),
+      "load_average": round(os.getloadavg()[0], 2),
+      "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),
+  }
+  path = os.path.join(results_dir, REPRODUCTIONS)
+  lines = open(path).read().splitlines() if os.path.exists(path) else []
+  lines.append(json.dumps(entry))
+  fileio.atomic_write(path, lambda f: f.write("\n".join(lines) + "\n"))
+  same = (f"every one of the {len(steps)} logged training losses equal" if not differ else
+          f"training losses equal at {len(steps) - len(differ)} of {len(steps)} logged steps, "
+          f"the first difference at step {differ[0]}")
+  processor = lambda model, ident: f"{model or 'processor not recorded'}" + (
+      f", {ident}" if ident else "")
+  result = "no result" if top1 is None else f"top-1 {100 * top1:.2f}%"
+  against = (f" ({entry['difference_points']:+.2f} points)"
+             if entry["difference_points"] is not None else "")
+  print(f"{study.name}, {arm.name}, seed {seed} (code version {entry['code_version']}): "
+        f"{result} against the recorded {100 * record['top1']:.2f}%{against}; {same}. "
+        f"Recorded on {record.get('cpus')} CPUs ({record.get('device')}; "
+        f"{processor(record.get('cpu_model'), record.get('cpu_id'))}), rerun on "
+        f"{os.cpu_count()} ({entry['device']}; {processor(cpu_model(), cpu_id())}). "
+        f"Appended to {path}.")
+  if not same_processor(record) or record.get("device") != entry["device"]:
+    print("Another processor or device than the record's: its run may differ like a run of "
+          "another seed (experiments/README.md, what reproduces bitwise).")
+  elif "cpu_id" not in record and cpu_id():
+    print("The record names its processor's model but not its family or instruction set, "
+          "which two machines of one model name may not share (experiments/README.md).")
+  return entry
+
+
 def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
               workdir_root: str) -> int:
   """Trains the recorded run (arm ``name``, ``seed``; default the first seed recorded on this
@@ -249,13 +333,12 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   and every logged training loss. Appends the comparison to reproductions.jsonl
   in ``results_dir``. A reproduction cut short resumes with the same command; one that
   finished (its workdir in reproductions.jsonl) starts afresh."""
-  from jaxcnn import fileio
   from jaxcnn import train
   arm = study.arm(name)
   recorded = records_lib.read(results_dir, study)
   if seed is None:  # A run of this processor's should rerun bit for bit; another's need not.
     here = [s for s in study.seeds if (arm.name, s) in recorded
-            and recorded[arm.name, s].get("cpu_model") == cpu_model()
+            and same_processor(recorded[arm.name, s])
             and recorded[arm.name, s].get("device", "cpu") == _device()]
     seed = (here or list(study.seeds))[0]
   record = recorded.get((arm.name, seed))
@@ -289,41 +372,7 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   if result is None:
     print("Stopped; run the same command again to continue.")
     return 0
-  losses = lambda curve: {row["step"]: row["train/loss"] for row in curve if "train/loss" in row}
-  then, now = losses(record.get("curve", [])), losses(_curves(workdir))
-  steps = sorted(set(then) & set(now))
-  differ = [k for k in steps if then[k] != now[k]]
-  top1 = result.get("eval/top1")
-  entry = {
-      "study": study.name, "arm": arm.name, "seed": seed, "code_version": version,
-      "recorded_top1": record.get("top1"), "top1": top1,
-      "difference_points": (round(100 * (top1 - record["top1"]), 4)
-                            if top1 is not None and record.get("top1") is not None else None),
-      "losses_compared": len(steps), "losses_equal": len(steps) - len(differ),
-      "first_different_step": differ[0] if differ else None,
-      "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
-      "recorded_device": record.get("device"), "device": _device(),
-      "recorded_cpu_model": record.get("cpu_model"), "cpu_model": cpu_model(),
-      **_environment(),
-      "recorded_load_average": record.get("load_average"),
-      "load_average": round(os.getloadavg()[0], 2),
-      "date": time.strftime("%Y-%m-%d"), "workdir": records_lib.relative(workdir),
-  }
-  lines = open(path).read().splitlines() if os.path.exists(path) else []
-  lines.append(json.dumps(entry))
-  fileio.atomic_write(path, lambda f: f.write("\n".join(lines) + "\n"))
-  same = (f"every one of the {len(steps)} logged training losses equal" if not differ else
-          f"training losses equal at {len(steps) - len(differ)} of {len(steps)} logged steps, "
-          f"the first difference at step {differ[0]}")
-  print(f"{study.name}, {arm.name}, seed {seed} (code version {version}): top-1 "
-        f"{100 * top1:.2f}% against the recorded {100 * record['top1']:.2f}% "
-        f"({entry['difference_points']:+.2f} points); {same}. Recorded on "
-        f"{record.get('cpus')} CPUs ({record.get('device')}; "
-        f"{record.get('cpu_model', 'processor not recorded')}), reproduced on "
-        f"{os.cpu_count()} ({entry['device']}; {entry['cpu_model']}). Appended to {path}.")
-  if (record.get("cpu_model"), record.get("device")) != (entry["cpu_model"], entry["device"]):
-    print("Another processor or device than the record's: its run may differ like a run of "
-          "another seed (experiments/README.md, what reproduces bitwise).")
+  compare(study, arm, seed, record, result.get("eval/top1"), workdir, results_dir)
   return 0
 
 
@@ -351,7 +400,8 @@ def shared_record(study: Study, arm: Arm, seed: int, results_dir: str, workdir_r
     return None
   source = source_workdir(study, arm, seed, workdir_root)
   now = json.loads(build_config(arm, seed, source).to_json_best_effort())
-  here = {"device": _device(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
+  here = {"device": _device(), "cpu_model": cpu_model(), "cpu_id": cpu_id(),
+          "cpus": os.cpu_count(),
           "environment": _environment().get("environment")}
   for record in other_records(results_dir, study) if others is None else others:
     if (record.get("seed") == seed and records_lib.version_of(record) == current
@@ -584,8 +634,10 @@ def main(argv: list[str]) -> int:
         if len(runs) > 1:
           print(f"{source.name}, seed {seed} is recorded, but its workdir, which {arm.name} "
                 "starts from, is not on this machine: training it again here first (its record "
-                "replaced by this run).", flush=True)
+                "replaced by this run, and compared with it in reproductions.jsonl).",
+                flush=True)
         for run_arm, _ in runs:
+          replaced = existing.get((run_arm.name, seed)) if run_arm is not arm else None
           stop = preemption.StopRequest()
           try:
             record = run_one(study, run_arm, seed, args.results_dir, workdir_root, stop)
@@ -596,6 +648,9 @@ def main(argv: list[str]) -> int:
             print("Stopped; run the same command again to continue.")
             return 0
           existing[run_arm.name, seed] = record
+          if replaced is not None:  # A rerun of a recorded run: how far it reproduced.
+            compare(study, run_arm, seed, replaced, record.get("top1"),
+                    run_workdir(workdir_root, study.name, run_arm, seed), args.results_dir)
         signal_name = stop.signal_name or between.signal_name
         if signal_name and i + 1 < len(todo):
           print(f"Received {signal_name}: {arm.name}, seed {seed} finished and is recorded; "

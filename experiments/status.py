@@ -18,6 +18,7 @@ import os
 import statistics
 
 from experiments import records as records_lib
+from experiments import report
 from experiments.study import Study
 
 
@@ -162,7 +163,7 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
       head.append(f"New runs here would be of another version: add to these from a worktree "
                   f"at {next(iter(versions))} (experiments/README.md), or --rerun_stale.")
     head.append("Devices: " + ", ".join(f"{d} ({n})" for d, n in sorted(devices.items())) + ".")
-    models = collections.Counter(r.get("cpu_model", "not recorded") for r in existing.values())
+    models = collections.Counter(report.processor(r) for r in existing.values())
     if len(models) > 1 or "not recorded" not in models:
       head.append("Processors: " + ", ".join(f"{m} ({n})" for m, n in sorted(models.items()))
                   + ".")

@@ -64,6 +64,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert [row["step"] for row in record["curve"] if "train/grad_norm/c1" in row] == [2, 4, 6, 8]
   assert record["device"] == "cpu" and record["cpus"] == os.cpu_count()
   assert record["cpu_model"] == run.cpu_model() and record["cpu_model"] not in ("", "unknown")
+  assert record["cpu_id"] == run.cpu_id()
   assert record["code_version"] == "abc1234"
   assert record["workdir"] == str(runs / "width" / "narrow" / "seed0")  # Outside the repo.
   assert f"--workdir={record['workdir']} " in record["command"]
@@ -72,7 +73,7 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   assert "| narrow | 2 |" in table and "| wide | 2 |" in table and "vs narrow (t = " in table
   assert "code version abc1234)" in table
   assert f"({os.cpu_count()} CPU cores, load average" in table
-  assert f"; processors: {run.cpu_model()} (4 runs)" in table
+  assert f"; processors: {report.processor(record)} (4 runs)" in table
   csv_rows = (results / "width.csv").read_text().splitlines()
   assert len(csv_rows) == 5 and csv_rows[0].startswith("arm,seed,top1_err")
   assert csv_rows[0].endswith(",steps_to_25,steps,wall_s,code_version,command")
@@ -344,6 +345,11 @@ def test_an_arms_source_recorded_on_another_machine_is_trained_again_first(tmp_p
   assert "narrow, seed 0 is recorded, but its workdir, which wide starts from, is not on this "\
          "machine: training it again here first" in capsys.readouterr().out
   assert json.load(open(results / "warm" / "narrow-seed0.json"))["top1"] == 0.5  # Replaced.
+  # The rerun is compared with the record it replaced, which is not lost.
+  entry, = [json.loads(line) for line in (results / run.REPRODUCTIONS).read_text().splitlines()]
+  assert (entry["arm"], entry["seed"], entry["recorded_top1"], entry["top1"]) == (
+      "narrow", 0, 0.9, 0.5)
+  assert entry["difference_points"] == -40 and entry["code_version"] == "v1"
   assert json.load(open(results / "warm" / "narrow-seed1.json"))["top1"] == 0.9  # Kept.
   # A source put off (not recorded; narrow's pace is now 61 s) puts off the arm that starts
   # from it.
@@ -528,9 +534,11 @@ def test_reproduce_chooses_a_run_of_this_processor_and_says_when_it_is_another(
   study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
   narrow, wide = study_lib.load(str(study_file)).arms
   results = tmp_path / "results"
-  here = {"device": run._device(), "cpu_model": run.cpu_model()}
+  here = {"device": run._device(), "cpu_model": run.cpu_model(), "cpu_id": run.cpu_id()}
   elsewhere = {"device": "cpu", "cpu_model": "Another CPU"}
-  for arm, seed, machine in [(narrow, 0, elsewhere), (narrow, 1, here), (wide, 0, elsewhere),
+  # One model name on another family or instruction set: another processor too.
+  same_name = {**here, "cpu_id": "family 1 model 2, SSE"}
+  for arm, seed, machine in [(narrow, 0, same_name), (narrow, 1, here), (wide, 0, elsewhere),
                              (wide, 1, elsewhere)]:
     records.write(str(results), "width", arm, seed,
                   {**_fake_record(arm.name, seed, "v1"), **machine})
@@ -791,8 +799,8 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
   study = study_lib.load(str(study_file))
   narrow, wide = study.arms
   results = tmp_path / "results"
-  here = {"device": run._device(), "cpu_model": run.cpu_model(), "cpus": os.cpu_count(),
-          **run._environment()}
+  here = {"device": run._device(), "cpu_model": run.cpu_model(), "cpu_id": run.cpu_id(),
+          "cpus": os.cpu_count(), **run._environment()}
 
   def other(arm, seed, **changes):  # "depth"'s record of the run ``arm`` builds at ``seed``.
     config = json.loads(run.build_config(arm, seed).to_json_best_effort())
@@ -854,3 +862,12 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234+dirty")
   assert run.main(argv + ["--seeds", "0"]) == 1
   assert ("narrow", 0) in trained
+  # The same model name on another family or instruction set, or a record that does not say
+  # which: another machine, trained here.
+  monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
+  for changes in ({"cpu_id": "family 1 model 2, SSE"}, {"cpu_id": None}):
+    shutil.rmtree(results / "width")
+    trained.clear()
+    other(narrow, 0, **changes)
+    assert run.main(argv + ["--seeds", "0"]) == 1
+    assert trained == [("narrow", 0), ("wide", 0)]
