@@ -82,9 +82,10 @@ def run_workdir(workdir_root: str, study: str, arm: Arm, seed: int) -> str:
 
 
 def _curves(workdir: str, extra: tuple = ()) -> list[dict]:
-  """The logged rows of metrics.jsonl, less the per-run bookkeeping."""
+  """The logged rows of metrics.jsonl, less the per-run bookkeeping: training, test (eval/)
+  and, where the run holds one out, validation (val/) metrics."""
   keep = re.compile(r"^(step|train/(loss|top1|grad_norm(/.+)?|learning_rate)|"
-                    r"eval/(top1|top5|loss))$")
+                    r"(eval|val)/(top1|top5|loss))$")
   rows = []
   if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):  # Diverged before a log.
     return rows

@@ -838,12 +838,13 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
   # --refresh_curves reads a shared record's curve from the run's workdir, the one it names.
   deep = tmp_path / "runs" / "depth" / "deep" / "seed0"
   deep.mkdir(parents=True)
-  (deep / "metrics.jsonl").write_text('{"step": 3, "train/loss": 1.5}\n')
+  (deep / "metrics.jsonl").write_text(  # The validation metrics kept, their count not.
+      '{"step": 3, "train/loss": 1.5, "val/top1": 0.7, "val/count": 6000.0}\n')
   with monkeypatch.context() as m:
     m.setattr(run, "REPO", str(tmp_path))
     assert run.refresh_curves(study, str(results), str(tmp_path / "runs")) == 1
   assert json.load(open(results / "width" / "narrow-seed0.json"))["curve"] == [
-      {"step": 3, "train/loss": 1.5}]
+      {"step": 3, "train/loss": 1.5, "val/top1": 0.7}]
 
   # --no_sharing, a config that differs in one field, a dirty tree: trained here.
   shutil.rmtree(results / "width")
