@@ -21,6 +21,7 @@ code version and machine) is shared from its record, not retrained (--no_sharing
 
 import argparse
 import datetime
+import functools
 import glob
 import json
 import os
@@ -228,13 +229,14 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine() or "unknown"
 
 
-def cpu_id() -> str:
+@functools.lru_cache(maxsize=None)
+def cpu_id(cpuinfo: str = "/proc/cpuinfo") -> str:
   """The processor's family, model and widest vector instruction set ("family 25 model 17,
-  AVX-512"), from /proc/cpuinfo; "" where it cannot be read. Two machines of one model name
+  AVX-512"), from ``cpuinfo``; "" where it cannot be read. Two machines of one model name
   may differ in both (two "AMD EPYC" here: one AVX2, one AVX-512), and XLA's code with them."""
   fields, flags = {}, set()
   try:
-    with open("/proc/cpuinfo") as f:
+    with open(cpuinfo) as f:
       for line in f:
         key, _, value = line.partition(":")
         key = key.strip()
@@ -309,10 +311,12 @@ def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None,
   processor = lambda model, ident: f"{model or 'processor not recorded'}" + (
       f", {ident}" if ident else "")
   result = "no result" if top1 is None else f"top-1 {100 * top1:.2f}%"
+  recorded = ("no result" if record.get("top1") is None
+              else f"{100 * record['top1']:.2f}%")
   against = (f" ({entry['difference_points']:+.2f} points)"
              if entry["difference_points"] is not None else "")
   print(f"{study.name}, {arm.name}, seed {seed} (code version {entry['code_version']}): "
-        f"{result} against the recorded {100 * record['top1']:.2f}%{against}; {same}. "
+        f"{result} against the recorded {recorded}{against}; {same}. "
         f"Recorded on {record.get('cpus')} CPUs ({record.get('device')}; "
         f"{processor(record.get('cpu_model'), record.get('cpu_id'))}), rerun on "
         f"{os.cpu_count()} ({entry['device']}; {processor(cpu_model(), cpu_id())}). "

@@ -528,6 +528,18 @@ def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_pat
   assert "no record of wide, seed 0" in capsys.readouterr().err
 
 
+def test_cpu_id_names_the_family_model_and_widest_vector_instructions(tmp_path):
+  cpuinfo = tmp_path / "cpuinfo"
+  head = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n" \
+         "model name\t: AMD EPYC\n"
+  cpuinfo.write_text(head + "flags\t\t: fpu sse avx avx2 avx512f avx512bw\n\n" + head)
+  assert run.cpu_id(str(cpuinfo)) == "family 25 model 17, AVX-512"
+  cpuinfo.write_text(head + "flags\t\t: fpu sse avx avx2\n")
+  run.cpu_id.cache_clear()
+  assert run.cpu_id(str(cpuinfo)) == "family 25 model 17, AVX2"
+  assert run.cpu_id(str(tmp_path / "absent")) == ""
+
+
 def test_reproduce_chooses_a_run_of_this_processor_and_says_when_it_is_another(
     tmp_path, monkeypatch, capsys):
   study_file = tmp_path / "width.py"
