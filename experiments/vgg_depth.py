@@ -24,7 +24,12 @@ validation split whose curve shows whether A has stopped improving; He initialis
 every random layer; each of B-E twice, from random weights and from the same seed's trained
 A (config.init_from_layers=vgg_a: conv1_1, conv2_1, conv3_1, conv3_2, fc6-fc8), so the
 paper's procedure and a plain start are compared; a centre-crop test on the 10,000 test
-images; 3 seeds per arm.
+images; 3 seeds per arm. A seed 2 trained twice at one code version: on one "AMD EPYC"
+machine (88.91%; B, C and D from A seed 2 started from that run), then, its workdir gone, on
+another of that name with AVX-512 (88.32%, the first logged loss already different), from
+which E from A seed 2 started; the table holds the second, reproductions.jsonl the pair.
+Its validation accuracy was 89.03% after epoch 7 and 88.85% after epoch 8: A had stopped
+improving (in its record's curve; records made before 2026-12-04 lack the validation curve).
 """
 SCALE = """
 Fashion-MNIST rescaled to 72, random 64x64 crops, flips; VGG at width 0.125, 8 epochs of
