@@ -112,6 +112,21 @@ def welch_t(a: list[float], b: list[float]) -> float:
   return (mb - ma) / se if se > 0 else float("inf") * (1 if mb >= ma else -1)
 
 
+def paired_t(a: dict, b: dict) -> tuple[float, int]:
+  """The t statistic of the mean per-seed difference b[seed] - a[seed] over the seeds both
+  have a finite value for, and how many those are; nan with fewer than two. The runs of one
+  seed share their data order and augmentation (a batch depends on the seed and step alone),
+  so a difference common to the seeds shows here where the seeds' spread hides it from
+  Welch's t."""
+  diffs = [b[s] - a[s] for s in a if s in b and math.isfinite(a[s]) and math.isfinite(b[s])]
+  if len(diffs) < 2:
+    return float("nan"), len(diffs)
+  mean, std = mean_std(diffs)
+  if std == 0:
+    return (0.0 if mean == 0 else math.copysign(math.inf, mean)), len(diffs)
+  return mean / (std / math.sqrt(len(diffs))), len(diffs)
+
+
 def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple:
   """The ``level`` confidence interval of mean(b) - mean(a), with Welch's degrees of freedom;
   nans with fewer than two runs in either."""
@@ -174,11 +189,13 @@ def table(study: Study, runs: dict) -> str:
             f"{', '.join(versions)}). Wall time of the training runs: "
             f"{sum(r['wall_s'] for r in all_runs) / 60:.1f} min ({_machine(runs)}); "
             "mean ± sample std over seeds below; Δ: the difference of the means from the "
-            "baseline's, Welch's t and its 95% confidence interval.", ""]
+            "baseline's, Welch's t and its 95% confidence interval, and the paired t of the "
+            "per-seed differences (one seed's runs share their data order and augmentation; "
+            "n: the seeds paired, fewer where a run diverged).", ""]
   if study.notes.strip():
     lines += [study.notes.strip(), ""]
   lines += ["| arm | runs | " + " | ".join(column(c).header for c in study.columns) +
-            " | Δ top-1 err (Welch t; 95% CI) | paper |",
+            " | Δ top-1 err (Welch t; 95% CI; paired t, n) | paper |",
             "|---|---|" + "---|" * len(study.columns) + "---|---|"]
   by_name = {a.name: a for a in arms}
   for arm in arms:
@@ -189,8 +206,11 @@ def table(study: Study, runs: dict) -> str:
     else:
       top1, base_top1 = (_finite(values("top1", x)) for x in (rs, runs[base.name]))
       low, high = welch_interval(base_top1, top1)
+      paired, n = paired_t(*(dict(zip((r["seed"] for r in x), values("top1", x)))
+                             for x in (runs[base.name], rs)))
       delta = (f"{mean_std(top1)[0] - mean_std(base_top1)[0]:+.2f} vs {base.name} "
-               f"(t = {welch_t(base_top1, top1):+.1f}; {low:+.2f} to {high:+.2f})")
+               f"(t = {welch_t(base_top1, top1):+.1f}; {low:+.2f} to {high:+.2f}; "
+               f"paired t = {paired:+.1f}, n = {n})")
     cells = [fmt(c, values(c, rs), diverged(rs)) for c in study.columns]
     lines.append(f"| {arm.name} | {len(rs)} | " + " | ".join(cells) +
                  f" | {delta} | {arm.paper} |")

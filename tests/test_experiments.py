@@ -4,6 +4,7 @@ committed study files name valid configs and overrides."""
 import datetime
 import glob
 import json
+import math
 import os
 import shutil
 import signal
@@ -119,6 +120,21 @@ def test_mean_std_and_welch_t():
   assert low < mean_diff < high and (high - low) / 2 > 2.4469 * se  # t(0.975, 6) = 2.4469
   assert report.welch_interval([1.0, 1.0], [2.0, 2.0]) == (1.0, 1.0)
   assert all(v != v for v in report.welch_interval([1.0], [2.0, 3.0]))  # nan: one run
+
+
+def test_paired_t_pairs_runs_by_seed():
+  # Differences 1.0, 1.2, 0.8 (seed 3 lacks a pair, seed 4 diverged in b): mean 1.0, sample
+  # std 0.2, so t = 1.0 / (0.2 / sqrt(3)).
+  a = {0: 10.0, 1: 20.0, 2: 15.0, 3: 11.0, 4: 12.0}
+  b = {0: 11.0, 1: 21.2, 2: 15.8, 4: float("nan")}
+  t, n = report.paired_t(a, b)
+  assert n == 3 and t == pytest.approx(1.0 / (0.2 / 3 ** 0.5), rel=1e-9)
+  # The seeds' shared spread (10 to 20) that Welch's t counts against the difference is gone.
+  assert abs(report.welch_t([a[s] for s in (0, 1, 2)], [b[s] for s in (0, 1, 2)])) < 0.5
+  assert report.paired_t(b, a)[0] == pytest.approx(-t)
+  assert report.paired_t({0: 1.0, 1: 2.0}, {0: 2.0, 1: 3.0}) == (math.inf, 2)  # exact
+  t, n = report.paired_t({0: 1.0}, {0: 2.0})
+  assert n == 1 and t != t  # nan: one pair
 
 
 def test_steps_to_train_error_reads_the_logged_windows():
