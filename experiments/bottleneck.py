@@ -27,12 +27,14 @@ Fashion-MNIST; GoogLeNet at width 0.25 on 64x64 crops, 4 epochs (configs/googlen
 multiply-adds and parameters are counted at that size by jaxcnn.tools.summary.
 """
 NOTES = """
-These six runs trained on one NVIDIA H200 (jax 0.11.2, flax 0.12.10; XLA's default float32
-precision on the GPU, which may use TF32 in convolutions), lent for one session: on the
-2-core CPU the naive arm trains at about 100 images/s, some 40 minutes a run. The wall times
-are the GPU's (the first run of each arm includes its compile). The device's copy of the
-repository reported HEAD 49ec44a; the tree that ran was 475ae7c's (the first commit whose
-records name their device); the records name 475ae7c.
+These ten runs trained on one NVIDIA H200 (its own jax 0.11.2 with the lock's flax 0.12.8,
+optax and orbax, through experiments/device/run.sh; XLA's default float32 precision on the
+GPU, which may use TF32 in convolutions), lent for one session: on the 2-core CPU the naive
+arm trains at about 100 images/s, some 40 minutes a run. Seeds 3 and 4 of the naive arm
+trained beside fourteen other processes on the one GPU, the other eight beside seven (eight
+processes, 1.5 minutes for the eight): the wall times are shares of the GPU, compile
+included. GPU runs are not bitwise (XLA autotunes convolutions): a run repeated there differs
+in the later digits, not like another seed.
 """
 SEEDS = (0, 1, 2, 3, 4)
 ARMS = [

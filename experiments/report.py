@@ -195,7 +195,8 @@ def table(study: Study, runs: dict) -> str:
   if study.notes.strip():
     lines += [study.notes.strip(), ""]
   lines += ["| arm | runs | " + " | ".join(column(c).header for c in study.columns) +
-            " | Δ top-1 err (Welch t; 95% CI; paired t, n) | paper |",
+            f" | Δ {column(study.delta).header.removesuffix(' %')} (Welch t; 95% CI; paired t, n)"
+            " | paper |",
             "|---|---|" + "---|" * len(study.columns) + "---|---|"]
   by_name = {a.name: a for a in arms}
   for arm in arms:
@@ -204,12 +205,12 @@ def table(study: Study, runs: dict) -> str:
     if arm is base:
       delta = "—"
     else:
-      top1, base_top1 = (_finite(values("top1", x)) for x in (rs, runs[base.name]))
-      low, high = welch_interval(base_top1, top1)
-      paired, n = paired_t(*(dict(zip((r["seed"] for r in x), values("top1", x)))
+      ours, base_values = (_finite(values(study.delta, x)) for x in (rs, runs[base.name]))
+      low, high = welch_interval(base_values, ours)
+      paired, n = paired_t(*(dict(zip((r["seed"] for r in x), values(study.delta, x)))
                              for x in (runs[base.name], rs)))
-      delta = (f"{mean_std(top1)[0] - mean_std(base_top1)[0]:+.2f} vs {base.name} "
-               f"(t = {welch_t(base_top1, top1):+.1f}; {low:+.2f} to {high:+.2f}; "
+      delta = (f"{mean_std(ours)[0] - mean_std(base_values)[0]:+.2f} vs {base.name} "
+               f"(t = {welch_t(base_values, ours):+.1f}; {low:+.2f} to {high:+.2f}; "
                f"paired t = {paired:+.1f}, n = {n})")
     cells = [fmt(c, values(c, rs), diverged(rs)) for c in study.columns]
     lines.append(f"| {arm.name} | {len(rs)} | " + " | ".join(cells) +

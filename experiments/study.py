@@ -55,6 +55,9 @@ class Study:
   # group over second).
   select: str = ""
   ratio: bool = False
+  # The column (a key of experiments.report.COLUMNS) whose arm differences the Δ column gives:
+  # the one the paper's claim is about (train_error for a claim about fitting).
+  delta: str = "top1"
 
   def arm(self, name: str) -> Arm:
     return next(a for a in self.arms if a.name == name)
@@ -111,7 +114,7 @@ def _check(study: Study, path: str) -> None:
     if arm.init_from and arm.init_from not in names[:i]:
       problems.append(f"arm {arm.name!r} starts from {arm.init_from!r}, which is not an arm "
                       "listed before it")
-  for column in study.columns + ((study.select,) if study.select else ()):
+  for column in study.columns + ((study.select,) if study.select else ()) + (study.delta,):
     if not report.known_column(column):
       problems.append(f"unknown column {column!r}; known: {report.column_names()}")
   if study.select and len({a.group for a in study.arms}) < 2:

@@ -436,6 +436,37 @@ RATIO = True
   assert "2 seeds; 95% CI of the mean -2.85 to 9.85)." in text
 
 
+def test_delta_compares_the_column_the_claim_is_about(tmp_path):
+  """DELTA = "train_error": the Δ column gives the training errors' difference and t, not the
+  test errors'; an unknown DELTA is refused when the study is read."""
+  path = tmp_path / "fit.py"
+  text = """
+from experiments.study import Arm
+TITLE, CLAIM, SCALE = "t", "c", "s"
+SEEDS = (0, 1, 2)
+ARMS = [Arm("shallow", "configs/lenet5.py:tiny"), Arm("deep", "configs/lenet5.py:tiny")]
+COLUMNS = ("top1", "train_error")
+DELTA = "%s"
+"""
+  path.write_text(text % "train_error")
+  study = study_lib.load(str(path))
+
+  def runs(test, train):  # One run per seed with these accuracies.
+    return [{**_fake_record("x", i, "v", top1=t), "train_top1": f}
+            for i, (t, f) in enumerate(zip(test, train))]
+
+  # Test errors level (10%); training errors 5, 4, 3 % against 7, 5.5, 5 %: differences 2,
+  # 1.5 and 2 points, mean 1.83, sample std 0.289, so the paired t is 1.83 / (0.289 / sqrt 3).
+  table = report.table(study, {"shallow": runs([0.9] * 3, [0.95, 0.96, 0.97]),
+                               "deep": runs([0.9] * 3, [0.93, 0.945, 0.95])})
+  assert "| Δ train err (Welch t; 95% CI; paired t, n) |" in table
+  welch = report.welch_t([5.0, 4.0, 3.0], [7.0, 5.5, 5.0])
+  assert f"+1.83 vs shallow (t = {welch:+.1f};" in table and "paired t = +11.0, n = 3)" in table
+  path.write_text(text % "top9")
+  with pytest.raises(SystemExit, match="unknown column 'top9'"):
+    study_lib.load(str(path))
+
+
 def test_records_before_the_counts_fix_hold_twice_the_parameters():
   old, new = {"params": 200, "macs": 4000}, {"params": 100, "macs": 2000, "counts": "total"}
   assert report.values("params", [old, new]) == [100.0, 100.0]

@@ -4,16 +4,18 @@
 # prepared Fashion-MNIST, and wheels of the packages that machine lacks (it has its own jax,
 # and no TensorFlow: the in-memory path needs none).
 #
-#   bash experiments/device/prepare.sh COMMIT     # from the repository root
+#   bash experiments/device/prepare.sh COMMIT [STUDY ...]    # from the repository root
 #
 # COMMIT: a commit of the code version the study's records are to have (a study with no
-# records yet: any). Then, on the GPU machine, in a copy of the repository with .devkit:
+# records yet: any). STUDY (e.g. residual_long): carry only these studies' records, not every
+# study's, where the kit would otherwise be too large to travel. Then, on the GPU machine, in a
+# copy of the repository with .devkit:
 # `bash experiments/device/run.sh SECONDS experiments/STUDY.py ...` (see run.sh and
 # experiments/README.md).
 # PYVER=3.11 fetches wheels for this machine's Python instead (for a dry run here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-commit=${1:?usage: prepare.sh COMMIT}
+commit=${1:?usage: prepare.sh COMMIT [STUDY ...]}; shift
 PYVER=${PYVER:-3.12}
 KIT=.devkit
 DATA=${TFDS_DATA_DIR:-$HOME/tensorflow_datasets}/fashion_mnist_idx
@@ -39,7 +41,20 @@ python3 -m pip wheel -q --no-deps -w "$KIT/whl" "$(pin promise)"
 # The code at COMMIT (its code version: jaxcnn/ and configs/), with today's experiments/.
 version=$(git log -1 --format=%h "$commit" -- jaxcnn configs)
 git archive --format=tar -o "$KIT/tree.tar" "$commit" jaxcnn configs
-tar -rf "$KIT/tree.tar" --exclude='*.png' --exclude=__pycache__ experiments
+if [ $# -eq 0 ]; then
+  tar -rf "$KIT/tree.tar" --exclude='*.png' --exclude=__pycache__ experiments
+else
+  tar -rf "$KIT/tree.tar" --exclude='*.png' --exclude=__pycache__ \
+    --exclude='experiments/results/*' experiments
+  for study in "$@"; do
+    [ -f "experiments/$study.py" ] || { echo "No study experiments/$study.py." >&2; exit 1; }
+    for f in "experiments/results/$study" "experiments/results/$study.md" \
+      "experiments/results/$study.csv"; do
+      [ ! -e "$f" ] || tar -rf "$KIT/tree.tar" "$f"
+    done
+  done
+  tar -rf "$KIT/tree.tar" experiments/results/reproductions.jsonl
+fi
 echo "$version" > "$KIT/VERSION"
 tar -cf "$KIT/data.tar" -C "$(dirname "$DATA")" fashion_mnist_idx
 

@@ -8,12 +8,20 @@
 #   RUN_FLAGS=--rerun_stale bash experiments/device/run.sh 480 experiments/bottleneck.py:0,1 \
 #     experiments/bottleneck.py:2,3 experiments/bottleneck.py:4
 #
+#   R=experiments/residual_long.py
+#   bash experiments/device/run.sh 540 "$R --arms ResNet-110 --seeds 0 3" \
+#     "$R --arms plain-20; $R --reproduce plain-20:0" "$R --arms 'ResNet-20, 60 epochs'"
+#
 # Each argument is a study, or STUDY.py:SEEDS for only those of its seeds (experiments.run
-# --seeds): the arguments train side by side on the one GPU, each in its own process with an
-# equal share of its memory (small networks leave an H200 mostly idle). RUN_FLAGS go to every
+# --seeds), or, where it holds a space, experiments.run's own arguments (several runs of the
+# runner one after another where ';' parts them): the arguments train side by side on the one
+# GPU, each in its own process with an equal share of its memory (small networks leave an H200
+# mostly idle), sharing one persistent compilation cache. RUN_FLAGS go to every
 # experiments.run. A run cut at the time limit is lost (the machine starts bare each time); the
-# records of finished runs carry the kit's code version and the device, and go into
-# experiments/results/ here (tar -xf), where --summarize_only writes the tables.
+# records of finished runs (and reproductions.jsonl, where a reproduction ran) carry the kit's
+# code version and the device, and go into experiments/results/ here (tar -xf
+# records.tar), where --summarize_only writes the tables; $OUT/logs.tar holds each process's
+# log.
 set -u
 budget=${1:?usage: run.sh SECONDS STUDY.py ...}; shift
 [ $# -gt 0 ] || { echo "usage: run.sh SECONDS STUDY.py ..." >&2; exit 2; }
@@ -29,15 +37,37 @@ export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $#, 3))")
 touch /tmp/started
 cd /tmp/tree
 python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
-left=$(( budget - ($(date +%s) - start) ))
+export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache
+mkdir -p /tmp/logs
+i=0
 for spec in "$@"; do
-  study=${spec%%:*}; seeds=""; name=$(basename "$study" .py)
-  if [ "$spec" != "$study" ]; then seeds="--seeds ${spec#*:}"; seeds=${seeds//,/ }; name=$name-${spec#*:}; fi
+  i=$((i + 1))
+  if [[ $spec == *" "* ]]; then
+    # Steps one after another, each given what is left of the budget.
+    (
+      IFS=';'
+      for step in $spec; do
+        left=$(( budget - ($(date +%s) - start) ))
+        [ "$left" -gt 0 ] || break
+        echo "== experiments.run $step"
+        unset IFS
+        # shellcheck disable=SC2086  # the step and RUN_FLAGS are lists of words.
+        eval "timeout --signal=TERM --kill-after=30 $left python3 -m experiments.run $step" \
+          "${RUN_FLAGS:-}"
+        IFS=';'
+      done
+    ) > "/tmp/logs/$i.log" 2>&1 &
+    continue
+  fi
+  study=${spec%%:*}; seeds=""
+  if [ "$spec" != "$study" ]; then seeds="--seeds ${spec#*:}"; seeds=${seeds//,/ }; fi
+  left=$(( budget - ($(date +%s) - start) ))
   # shellcheck disable=SC2086  # RUN_FLAGS and the seeds are lists of words.
   timeout --signal=TERM --kill-after=30 "$left" \
-    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "$OUT/${name//,/-}.log" 2>&1 &
+    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "/tmp/logs/$i.log" 2>&1 &
 done
 wait
-find experiments/results -name '*.json' -newer /tmp/started -print0 \
-  | tar -cf "$OUT/records.tar" --null -T -
+tar -cf "$OUT/logs.tar" -C /tmp/logs .
+find experiments/results \( -name '*.json' -o -name reproductions.jsonl \) -newer /tmp/started \
+  -print0 | tar -cf "$OUT/records.tar" --null -T -
 tar -tf "$OUT/records.tar"
