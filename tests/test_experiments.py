@@ -931,3 +931,50 @@ def test_another_studys_record_of_the_same_run_is_shared_not_retrained(tmp_path,
     other(narrow, 0, **changes)
     assert run.main(argv + ["--seeds", "0"]) == 1
     assert trained == [("narrow", 0), ("wide", 0)]
+
+
+def test_device_run_sh_trains_each_argument_in_a_process_and_returns_every_record(tmp_path):
+  """experiments/device/run.sh with a stand-in python3: each argument is one process (a study
+  with seeds, or experiments.run's own arguments, ';' between runs one after another), arm
+  names with spaces stay one argument, and every record written comes back in records.tar
+  with each process's log in logs.tar."""
+  import subprocess
+  import tarfile
+  kit = tmp_path / "repo" / ".devkit"
+  (kit / "whl").mkdir(parents=True)
+  (kit / "whl" / "x.whl").write_text("")
+  (kit / "VERSION").write_text("abc1234\n")
+  (tmp_path / "empty").mkdir()
+  for name in ("data.tar", "tree.tar"):
+    with tarfile.open(kit / name, "w") as tar:
+      tar.add(tmp_path / "empty", arcname="experiments/results")
+  bin_dir = tmp_path / "bin"
+  bin_dir.mkdir()
+  stub = bin_dir / "python3"  # Prints experiments.run's arguments and writes one record.
+  stub.write_text("""#!/usr/bin/env bash
+case "$1" in
+  -c) echo 0.3 ;;
+  -m) if [ "$2" = experiments.run ]; then
+        shift 2; printf '<%s>' "$@"; echo " code version $JAXCNN_CODE_VERSION"
+        mkdir -p experiments/results/s && echo '{}' > "experiments/results/s/$$.json"
+      fi ;;
+esac
+""")
+  stub.chmod(0o755)
+  env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT": str(tmp_path / "out"),
+         "SCRATCH": str(tmp_path / "scratch"), "HOME": str(tmp_path / "home")}
+  script = os.path.join(study_lib.REPO, "experiments", "device", "run.sh")
+  result = subprocess.run(
+      ["bash", script, "60", "experiments/a.py --arms 'x, y' --seeds 0 3",
+       "experiments/a.py --arms z; experiments/a.py --reproduce z:0", "experiments/b.py:1,2"],
+      cwd=tmp_path / "repo", env=env, capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  with tarfile.open(tmp_path / "out" / "logs.tar") as tar:
+    logs = {os.path.basename(m.name): tar.extractfile(m).read().decode()
+            for m in tar.getmembers() if m.isfile()}
+  assert "<experiments/a.py><--arms><x, y><--seeds><0><3> code version abc1234" in logs["1.log"]
+  first, second = (logs["2.log"].index(s) for s in ("<--arms><z>", "<--reproduce><z:0>"))
+  assert first < second
+  assert "<experiments/b.py><--seeds><1><2>" in logs["3.log"]
+  with tarfile.open(tmp_path / "out" / "records.tar") as tar:
+    assert len([m for m in tar.getnames() if m.endswith(".json")]) == 4

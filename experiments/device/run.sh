@@ -21,24 +21,25 @@
 # records of finished runs (and reproductions.jsonl, where a reproduction ran) carry the kit's
 # code version and the device, and go into experiments/results/ here (tar -xf
 # records.tar), where --summarize_only writes the tables; $OUT/logs.tar holds each process's
-# log.
+# log. SCRATCH (default /tmp) holds the unpacked tree, the packages, the logs and the cache.
 set -u
 budget=${1:?usage: run.sh SECONDS STUDY.py ...}; shift
 [ $# -gt 0 ] || { echo "usage: run.sh SECONDS STUDY.py ..." >&2; exit 2; }
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+S=${SCRATCH:-/tmp}
 start=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .devkit/whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site
+  --target "$S/site" .devkit/whl/*.whl || exit 1
+export PYTHONPATH=$S/site
 mkdir -p "$HOME/tensorflow_datasets" && tar -xf .devkit/data.tar -C "$HOME/tensorflow_datasets"
-rm -rf /tmp/tree && mkdir /tmp/tree && tar -xf .devkit/tree.tar -C /tmp/tree
+rm -rf "$S/tree" && mkdir -p "$S/tree" "$S/logs"
+tar -xf .devkit/tree.tar -C "$S/tree"
 export JAXCNN_CODE_VERSION=$(cat .devkit/VERSION)
 export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $#, 3))")
-touch /tmp/started
-cd /tmp/tree
+touch "$S/started"
+cd "$S/tree"
 python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
-export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache
-mkdir -p /tmp/logs
+export JAX_COMPILATION_CACHE_DIR=$S/jaxcache
 i=0
 for spec in "$@"; do
   i=$((i + 1))
@@ -56,7 +57,7 @@ for spec in "$@"; do
           "${RUN_FLAGS:-}"
         IFS=';'
       done
-    ) > "/tmp/logs/$i.log" 2>&1 &
+    ) > "$S/logs/$i.log" 2>&1 &
     continue
   fi
   study=${spec%%:*}; seeds=""
@@ -64,10 +65,10 @@ for spec in "$@"; do
   left=$(( budget - ($(date +%s) - start) ))
   # shellcheck disable=SC2086  # RUN_FLAGS and the seeds are lists of words.
   timeout --signal=TERM --kill-after=30 "$left" \
-    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "/tmp/logs/$i.log" 2>&1 &
+    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "$S/logs/$i.log" 2>&1 &
 done
 wait
-tar -cf "$OUT/logs.tar" -C /tmp/logs .
-find experiments/results \( -name '*.json' -o -name reproductions.jsonl \) -newer /tmp/started \
+tar -cf "$OUT/logs.tar" -C "$S/logs" .
+find experiments/results \( -name '*.json' -o -name reproductions.jsonl \) -newer "$S/started" \
   -print0 | tar -cf "$OUT/records.tar" --null -T -
 tar -tf "$OUT/records.tar"
