@@ -108,8 +108,12 @@ def welch_t(a: list[float], b: list[float]) -> float:
   if len(a) < 2 or len(b) < 2:
     return float("nan")
   (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-  se = math.sqrt(sa ** 2 / len(a) + sb ** 2 / len(b))
-  return (mb - ma) / se if se > 0 else float("inf") * (1 if mb >= ma else -1)
+  if sa == 0 and sb == 0:  # scipy's t is undefined; the means are exact.
+    return float("inf") * (1 if mb >= ma else -1)
+  from scipy import stats
+  with warnings.catch_warnings():  # Runs equal but for float rounding (every one at chance).
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return float(stats.ttest_ind(b, a, equal_var=False).statistic)
 
 
 def paired_t(a: dict, b: dict) -> tuple[float, int]:
@@ -118,13 +122,17 @@ def paired_t(a: dict, b: dict) -> tuple[float, int]:
   seed share their data order and augmentation (a batch depends on the seed and step alone),
   so a difference common to the seeds shows here where the seeds' spread hides it from
   Welch's t."""
-  diffs = [b[s] - a[s] for s in a if s in b and math.isfinite(a[s]) and math.isfinite(b[s])]
-  if len(diffs) < 2:
-    return float("nan"), len(diffs)
-  mean, std = mean_std(diffs)
-  if std == 0:
-    return (0.0 if mean == 0 else math.copysign(math.inf, mean)), len(diffs)
-  return mean / (std / math.sqrt(len(diffs))), len(diffs)
+  seeds = [s for s in a if s in b and math.isfinite(a[s]) and math.isfinite(b[s])]
+  if len(seeds) < 2:
+    return float("nan"), len(seeds)
+  mean, std = mean_std([b[s] - a[s] for s in seeds])
+  if std == 0:  # scipy's t is undefined; the difference is exact.
+    return (0.0 if mean == 0 else math.copysign(math.inf, mean)), len(seeds)
+  from scipy import stats
+  with warnings.catch_warnings():  # Differences equal but for float rounding.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    t = stats.ttest_rel([b[s] for s in seeds], [a[s] for s in seeds]).statistic
+  return float(t), len(seeds)
 
 
 def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple:
