@@ -22,6 +22,7 @@
 # code version and the device, and go into experiments/results/ here (tar -xf
 # records.tar), where --summarize_only writes the tables; $OUT/logs.tar holds each process's
 # log. SCRATCH (default /tmp) holds the unpacked tree, the packages, the logs and the cache.
+# A command's own logs (nvidia-smi's, say) go straight into $OUT.
 set -u
 budget=${1:?usage: run.sh SECONDS STUDY.py ...}; shift
 [ $# -gt 0 ] || { echo "usage: run.sh SECONDS STUDY.py ..." >&2; exit 2; }
@@ -32,7 +33,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   --target "$S/site" .devkit/whl/*.whl || exit 1
 export PYTHONPATH=$S/site
 mkdir -p "$HOME/tensorflow_datasets" && tar -xf .devkit/data.tar -C "$HOME/tensorflow_datasets"
-rm -rf "$S/tree" && mkdir -p "$S/tree" "$S/logs"
+# A warm machine keeps the last call's files: its tree and logs go.
+rm -rf "$S/tree" "$S/logs" && mkdir -p "$S/tree" "$S/logs"
 tar -xf .devkit/tree.tar -C "$S/tree"
 export JAXCNN_CODE_VERSION=$(cat .devkit/VERSION)
 export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $#, 3))")
