@@ -45,29 +45,22 @@ export JAX_COMPILATION_CACHE_DIR=$S/jaxcache
 i=0
 for spec in "$@"; do
   i=$((i + 1))
-  if [[ $spec == *" "* ]]; then
-    # Steps one after another, each given what is left of the budget.
-    (
+  # STUDY.py:SEEDS is short for "STUDY.py --seeds SEEDS".
+  [[ $spec == *" "* ]] || { [[ $spec != *:* ]] || spec="${spec%%:*} --seeds ${spec#*:}"; spec=${spec//,/ }; }
+  # Steps one after another, each given what is left of the budget.
+  (
+    IFS=';'
+    for step in $spec; do
+      left=$(( budget - ($(date +%s) - start) ))
+      [ "$left" -gt 0 ] || break
+      echo "== experiments.run $step"
+      unset IFS
+      # shellcheck disable=SC2086  # the step and RUN_FLAGS are lists of words.
+      eval "timeout --signal=TERM --kill-after=30 $left python3 -m experiments.run $step" \
+        "${RUN_FLAGS:-}"
       IFS=';'
-      for step in $spec; do
-        left=$(( budget - ($(date +%s) - start) ))
-        [ "$left" -gt 0 ] || break
-        echo "== experiments.run $step"
-        unset IFS
-        # shellcheck disable=SC2086  # the step and RUN_FLAGS are lists of words.
-        eval "timeout --signal=TERM --kill-after=30 $left python3 -m experiments.run $step" \
-          "${RUN_FLAGS:-}"
-        IFS=';'
-      done
-    ) > "$S/logs/$i.log" 2>&1 &
-    continue
-  fi
-  study=${spec%%:*}; seeds=""
-  if [ "$spec" != "$study" ]; then seeds="--seeds ${spec#*:}"; seeds=${seeds//,/ }; fi
-  left=$(( budget - ($(date +%s) - start) ))
-  # shellcheck disable=SC2086  # RUN_FLAGS and the seeds are lists of words.
-  timeout --signal=TERM --kill-after=30 "$left" \
-    python3 -m experiments.run "$study" $seeds ${RUN_FLAGS:-} > "$S/logs/$i.log" 2>&1 &
+    done
+  ) > "$S/logs/$i.log" 2>&1 &
 done
 wait
 tar -cf "$OUT/logs.tar" -C "$S/logs" .
