@@ -46,7 +46,9 @@ i=0
 for spec in "$@"; do
   i=$((i + 1))
   # STUDY.py:SEEDS is short for "STUDY.py --seeds SEEDS".
-  [[ $spec == *" "* ]] || { [[ $spec != *:* ]] || spec="${spec%%:*} --seeds ${spec#*:}"; spec=${spec//,/ }; }
+  if [[ $spec != *" "* && $spec == *:* ]]; then
+    spec="${spec%%:*} --seeds ${spec#*:}"; spec=${spec//,/ }
+  fi
   # Steps one after another, each given what is left of the budget.
   (
     IFS=';'
