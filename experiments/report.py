@@ -325,6 +325,16 @@ def write(study: Study, runs: dict, results_dir: str) -> str:
 
 
 def plot(study: Study, runs: dict, path: str) -> None:
+  import matplotlib.pyplot as plt
+
+  fig = figure(study, runs)
+  fig.savefig(path, dpi=110, metadata={"Software": None})
+  plt.close(fig)
+
+
+def figure(study: Study, runs: dict):
+  """The study's learning curves: test and logged training error (and the study's own
+  curves) against epochs, one line per arm."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -334,6 +344,7 @@ def plot(study: Study, runs: dict, path: str) -> None:
   keys += [(k, k) for k in study.curves]
   fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
   for ax, (key, label) in zip(axes[0], keys):
+    medians_top, bands_top = 0.0, (-np.inf, "")
     for arm, rs in runs.items():
       rs = [r for r in rs if not r.get("diverged")]
       if not rs:
@@ -354,19 +365,29 @@ def plot(study: Study, runs: dict, path: str) -> None:
       if key.endswith("top1"):
         ys = 100 * (1 - ys)
       epochs = np.array(steps) / rs[0]["steps_per_epoch"]
-      line, = ax.plot(epochs, ys.mean(0), label=arm, marker="o" if n <= 20 else None,
+      # The median, not the mean: one seed that failed (stuck at chance) would otherwise
+      # drag its arm's line far from every run it has; the band still shows that seed.
+      middle = np.median(ys, 0)
+      line, = ax.plot(epochs, middle, label=arm, marker="o" if n <= 20 else None,
                       markersize=3)
+      medians_top = max(medians_top, float(middle.max()))
       if len(rs) > 1:
         ax.fill_between(epochs, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+        if ys.max() > bands_top[0]:
+          bands_top = (float(ys.max()), arm)
     ax.set_xlabel("epoch")
     ax.set_ylabel(label)
     if "grad_norm" in key or (key == "train/top1" and any(
         _STEPS.match(c) for c in study.columns)):
       ax.set_yscale("log")
+    elif bands_top[0] > 1.5 * medians_top > 0:
+      # A band far above every line would squeeze the lines into a strip: cut it, and say so.
+      ax.set_ylim(top=1.2 * medians_top)
+      ax.set_title(f"band cut at the top: {bands_top[1]} reaches {bands_top[0]:.3g}",
+                   fontsize=8)
     ax.grid(alpha=0.3)
   if axes[0][0].get_legend_handles_labels()[0]:
     axes[0][0].legend(fontsize=8)
-  fig.suptitle(f"{study.title} (mean over seeds; band: min-max)", fontsize=10)
+  fig.suptitle(f"{study.title} (median over seeds; band: min-max)", fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=110, metadata={"Software": None})
-  plt.close(fig)
+  return fig

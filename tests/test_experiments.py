@@ -467,6 +467,34 @@ DELTA = "%s"
     study_lib.load(str(path))
 
 
+def test_curves_follow_the_median_seed_and_a_far_band_is_cut_and_named(tmp_path):
+  """One seed stuck at chance draws its arm's band, not its line; the axis is cut where the
+  lines are, and the plot says which arm's band goes beyond it."""
+  path = tmp_path / "stuck.py"
+  path.write_text("""
+from experiments.study import Arm
+TITLE, CLAIM, SCALE = "t", "c", "s"
+SEEDS = (0, 1, 2)
+ARMS = [Arm("steady", "configs/lenet5.py:tiny"), Arm("one stuck", "configs/lenet5.py:tiny")]
+""")
+  study = study_lib.load(str(path))
+
+  def runs(*finals):  # Test accuracy 0.7 after one epoch, then these at the second.
+    return [{**_fake_record("x", i, "v"), "curve": [{"step": 10, "eval/top1": 0.7},
+                                                    {"step": 20, "eval/top1": f}]}
+            for i, f in enumerate(finals)]
+
+  import matplotlib.pyplot as plt
+  fig = report.figure(study, {"steady": runs(0.9, 0.91, 0.92), "one stuck": runs(0.88, 0.1, 0.9)})
+  test_axis = fig.axes[0]
+  lines = {line.get_label(): list(line.get_ydata()) for line in test_axis.get_lines()}
+  assert lines["steady"] == pytest.approx([30.0, 9.0]) and lines["one stuck"] == pytest.approx(
+      [30.0, 12.0])  # Medians: the stuck seed's 90% error does not move the line.
+  assert test_axis.get_ylim()[1] == pytest.approx(36.0)  # 1.2 x the highest line.
+  assert test_axis.get_title() == "band cut at the top: one stuck reaches 90"
+  plt.close(fig)
+
+
 def test_records_before_the_counts_fix_hold_twice_the_parameters():
   old, new = {"params": 200, "macs": 4000}, {"params": 100, "macs": 2000, "counts": "total"}
   assert report.values("params", [old, new]) == [100.0, 100.0]
