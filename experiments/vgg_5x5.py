@@ -18,7 +18,7 @@ FC 512) on Fashion-MNIST rescaled to 72 with random 64x64 crops and flips, so bl
 design left 4x4, 2x2 and 1x1, smaller than a 5x5 kernel); batch 128, the paper's momentum,
 weight decay and dropout, lr 0.01 with cosine decay, 8 epochs of the first 54,000 training
 images (the last 6,000 held out for validation), both from random He initialisation (the
-5x5 net has no layers an A could give), a centre-crop test, 3 seeds per arm. The 5x5 net has
+5x5 net has no layers an A could give), a centre-crop test, 5 seeds per arm. The 5x5 net has
 5 convolutions to B's 10.
 """
 SCALE = """
