@@ -451,15 +451,32 @@ def stale_runs(study: Study, existing: dict, current: str,
   return out
 
 
+def _groups(existing: dict, key) -> str:
+  """The runs grouped by ``key(record)``, named ("v1: 2 runs (a seed 0, b seed 0); v2: ..."),
+  or "" when they all fall in one group."""
+  groups = {}
+  for (name, seed), record in existing.items():
+    groups.setdefault(key(record), []).append(f"{name} seed {seed}")
+  if len(groups) <= 1:
+    return ""
+  return "; ".join(f"{g}: {len(runs)} runs ({', '.join(runs[:4])}"
+                   f"{', ...' if len(runs) > 4 else ''})" for g, runs in sorted(groups.items()))
+
+
 def mixed_versions(study: Study, existing: dict) -> str:
   """Why the records cannot make one table (several code versions), or ""."""
-  versions = {}
-  for (name, seed), record in existing.items():
-    versions.setdefault(records_lib.version_of(record), []).append(f"{name} seed {seed}")
-  if len(versions) <= 1:
-    return ""
-  return "; ".join(f"{v}: {len(runs)} runs ({', '.join(runs[:4])}"
-                   f"{', ...' if len(runs) > 4 else ''})" for v, runs in sorted(versions.items()))
+  return _groups(existing, records_lib.version_of)
+
+
+def device_kind(record: dict) -> str:
+  """The kind of device a run trained on, whatever their number: "cpu", "NVIDIA H200"."""
+  return re.sub(r"^\d+ x ", "", record.get("device", "cpu"))
+
+
+def mixed_devices(study: Study, existing: dict) -> str:
+  """Why the records cannot make one table (several kinds of device), or "": a GPU's
+  convolutions round otherwise than the CPU's, so its runs are another population."""
+  return _groups(existing, device_kind)
 
 
 def training_order(study: Study) -> list[Arm]:
@@ -680,6 +697,13 @@ def main(argv: list[str]) -> int:
     print(f"The records of {study.name} come from several code versions ({mixed}); a table "
           "compares arms only within one. Retrain the runs not of this checkout's version "
           f"with: python -m experiments.run {study.path} --rerun_stale", file=sys.stderr)
+    return 1
+  devices = mixed_devices(study, existing)
+  if devices:
+    print(f"The records of {study.name} come from several kinds of device ({devices}); a table "
+          "compares arms trained on one kind. Keep one kind's records, remove the others' from "
+          f"{os.path.join(args.results_dir, study.name)} and train those runs again on that "
+          f"kind of machine with: python -m experiments.run {study.path}", file=sys.stderr)
     return 1
   runs = {a.name: [existing[a.name, s] for s in study.seeds] for a in study.arms}
   print(report.write(study, runs, args.results_dir))

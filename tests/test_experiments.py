@@ -186,8 +186,8 @@ def test_committed_tables_are_regenerated_byte_for_byte_or_refused(path, tmp_pat
   results = tmp_path / "results"
   shutil.copytree(os.path.join(records.RESULTS, study.name), results / study.name)
   code = run.main([path, "--summarize_only", f"--results_dir={results}"])
-  if run.mixed_versions(study, existing):
-    assert code == 1 and "--rerun_stale" in capsys.readouterr().err
+  if run.mixed_versions(study, existing) or run.mixed_devices(study, existing):
+    assert code == 1 and "python -m experiments.run" in capsys.readouterr().err
     assert not (results / f"{study.name}.md").exists()
     return
   assert code == 0
@@ -242,6 +242,30 @@ def test_records_of_two_code_versions_make_no_table_and_rerun_stale_retrains_the
   assert run.main(argv + ["--rerun_stale"]) == 0
   assert trained == [("wide", 1)]
   assert "code version new0002)" in (results / "width.md").read_text()
+
+
+def test_records_of_two_kinds_of_device_make_no_table(tmp_path, capsys):
+  study_file = tmp_path / "width.py"
+  study_file.write_text(STUDY.format(data_dir=str(tmp_path)))
+  study = study_lib.load(str(study_file))
+  results = tmp_path / "results"
+  # One code version; the GPU's count does not matter, its kind does.
+  devices = {("narrow", 0): "cpu", ("narrow", 1): "1 x NVIDIA H200",
+             ("wide", 0): "8 x NVIDIA H200", ("wide", 1): "cpu"}
+  for arm in study.arms:
+    for seed in study.seeds:
+      records.write(str(results), "width", arm, seed, {
+          **_fake_record(arm.name, seed, "v1"), "device": devices[arm.name, seed]})
+  argv = [str(study_file), f"--results_dir={results}", "--summarize_only"]
+  assert run.main(argv) == 1
+  err = capsys.readouterr().err
+  assert "NVIDIA H200: 2 runs (narrow seed 1, wide seed 0); cpu: 2 runs" in err, err
+  assert not (results / "width.md").exists()
+  # The GPU runs trained again on the CPU: one kind, and the table is written.
+  for arm, seed in (("narrow", 1), ("wide", 0)):
+    records.write(str(results), "width", study.arm(arm), seed, {
+        **_fake_record(arm, seed, "v1"), "device": "cpu"})
+  assert run.main(argv) == 0 and (results / "width.md").exists()
 
 
 def test_stale_runs_names_other_versions_and_changed_configs(tmp_path, monkeypatch):
