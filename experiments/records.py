@@ -10,6 +10,7 @@ A study's table is written only from records of one code version and of today's 
 import functools
 import json
 import os
+import re
 import subprocess
 
 from experiments.study import REPO, Arm, Study
@@ -72,6 +73,11 @@ def code_version_at(commit: str) -> str:
 
 def version_of(record: dict) -> str:
   return record.get("code_version") or code_version_at(record.get("commit", "unknown"))
+
+
+def device_kind(record: dict) -> str:
+  """The kind of device a run trained on, whatever their number: "cpu", "NVIDIA H200"."""
+  return re.sub(r"^\d+ x ", "", record.get("device", "cpu"))
 
 
 def config_changes(record: dict, now: dict) -> list:

@@ -468,15 +468,10 @@ def mixed_versions(study: Study, existing: dict) -> str:
   return _groups(existing, records_lib.version_of)
 
 
-def device_kind(record: dict) -> str:
-  """The kind of device a run trained on, whatever their number: "cpu", "NVIDIA H200"."""
-  return re.sub(r"^\d+ x ", "", record.get("device", "cpu"))
-
-
 def mixed_devices(study: Study, existing: dict) -> str:
   """Why the records cannot make one table (several kinds of device), or "": a GPU's
   convolutions round otherwise than the CPU's, so its runs are another population."""
-  return _groups(existing, device_kind)
+  return _groups(existing, records_lib.device_kind)
 
 
 def training_order(study: Study) -> list[Arm]:

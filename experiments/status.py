@@ -163,6 +163,8 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
       head.append(f"New runs here would be of another version: add to these from a worktree "
                   f"at {next(iter(versions))} (experiments/README.md), or --rerun_stale.")
     head.append("Devices: " + ", ".join(f"{d} ({n})" for d, n in sorted(devices.items())) + ".")
+    if len({records_lib.device_kind(r) for r in existing.values()}) > 1:
+      head.append("Mixed kinds of device: a table needs one.")
     models = collections.Counter(report.processor(r) for r in existing.values())
     if len(models) > 1 or "not recorded" not in models:
       head.append("Processors: " + ", ".join(f"{m} ({n})" for m, n in sorted(models.items()))

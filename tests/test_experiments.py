@@ -719,6 +719,13 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert "about 14 min of training left" in out and "plus" not in out
   assert "Devices: cpu (2), not recorded (1)." in out
   assert "Processors: AMD EPYC (1), not recorded (2)." in out
+  assert "Mixed kinds of device" not in out
+  records.write(str(results), "width", wide, 1,
+                {**_fake_record("wide", 1, "v1"), "device": "1 x NVIDIA H200"})
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "Devices: 1 x NVIDIA H200 (1), cpu (2)." in out
+  assert "Mixed kinds of device: a table needs one." in out
   # Several studies at once, with --status only.
   other = tmp_path / "depth.py"
   other.write_text(STUDY.format(data_dir=str(tmp_path)).replace('"Width"', '"Depth"'))
