@@ -29,7 +29,8 @@ from jaxcnn.config import base_config
 def get_config(arg: str | None = None):
   c = base_config()
   c.model = "zfnet"
-  recipes.switches(c, "lrn", "pool_window", "dropout", "activation", "weight_init")
+  recipes.switches(c, "lrn", "pool_window", "dropout", "dropout_site", "activation",
+                   "weight_init")
   variant = arg or "default"
   if variant == "default":
     recipes.imagenet(c, image_size=224, resize=256)

@@ -17,8 +17,10 @@ table of the ablations. Ours: the same network at width 0.25 (1.27 million param
 the first 5,000 Fashion-MNIST training images for 60 epochs (2,340 steps of 128), so that
 the unregularised network can overfit, as the 1.2 million images could not stop a 60
 million parameter network from doing; the same augmentation (random 67x67 crops of images
-rescaled to 76, flips, PCA noise 0.1; without it, the centre crop) and dropout. Weight
-decay 5e-4 stays in every arm, as in the paper. The gap is the test error minus the error
+rescaled to 76, flips, PCA noise 0.1; without it, the centre crop) and dropout 0.5, its
+masks on the inputs of fc6 and fc7 as torchvision's AlexNet places them (the model's order
+at this code version; the paper's masks fall on fc6's and fc7's outputs: dropout_site.py
+compares the two). Weight decay 5e-4 stays in every arm, as in the paper. The gap is the test error minus the error
 on the 5,000 training images, both in evaluation mode at the end.
 """
 SCALE = """

@@ -14,7 +14,8 @@ SETUP = """
 As regularisation.py (AlexNet at width 0.25, the first 5,000 Fashion-MNIST training images,
 random crops, flips and PCA noise, weight decay 5e-4, cosine decay from lr 0.01, batch 128),
 with 180 epochs (7,020 steps) instead of 60, and two arms: dropout 0.5 in fc6 and fc7 (the
-paper's setting) and no dropout, both with the augmentation. 3 seeds.
+paper's setting, its masks on their inputs as in regularisation.py; dropout_site.py puts them
+on the outputs, as the paper does) and no dropout, both with the augmentation. 3 seeds.
 """
 SCALE = """
 Fashion-MNIST, training images 0-4,999, 10,000 test images; AlexNet at width 0.25,

@@ -138,6 +138,12 @@ class AlexNet(nn.Module):
   hidden: int = 4096
   hidden_bias_init: float = 1.0  # AlexNet Sec. 5: biases 1 in the hidden FC layers.
   dropout: float = 0.5
+  # Where the dropout masks fall. "hidden": on fc6's and fc7's outputs, the paper's "output
+  # of each hidden neuron" in "the first two fully-connected layers" (Sec. 4.2), as in
+  # VGG. "inputs": on fc6's and fc7's inputs, torchvision's order, which also drops conv5's
+  # pooled maps (the only features the classifier sees: 64 of them in a 0.25-wide net on
+  # 67x67 crops) and leaves fc7's outputs whole.
+  dropout_site: str = "hidden"
   adaptive_pool: bool = False  # torchvision's AdaptiveAvgPool2d((6, 6)) before the classifier.
   activation: str = "relu"  # "relu" or "tanh": the saturating unit ReLUs replaced (Sec. 3.1).
   # "normal": the paper's N(0, 0.01^2) and biases of 1 (Sec. 5), which narrow networks barely
@@ -187,6 +193,9 @@ class AlexNet(nn.Module):
     act = nn.relu if self.activation == "relu" else jnp.tanh
     layers.check_input_size(x, self.min_input_size(), "This AlexNet/ZFNet configuration")
     dtype = jnp.dtype(self.dtype)
+    if self.dropout_site not in ("hidden", "inputs"):
+      raise ValueError(f"AlexNet dropout_site must be hidden or inputs, got "
+                       f"{self.dropout_site!r}.")
     if self.weight_init not in ("normal", "he"):
       raise ValueError(f"AlexNet weight_init must be normal or he, got {self.weight_init!r}.")
     # AlexNet Sec. 5: every weight from N(0, 0.01^2).
@@ -222,12 +231,16 @@ class AlexNet(nn.Module):
     # fc6 crosses the towers: every device needs all of conv5's maps.
     x = nn.with_logical_constraint(x.reshape(x.shape[0], -1), ("batch", None))
     hidden = layers.scaled_width(self.hidden, self.width)
+    drop = lambda x: nn.Dropout(self.dropout, deterministic=not train)(x)
     for name in ("fc6", "fc7"):
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      if self.dropout_site == "inputs":
+        x = drop(x)
       x = nn.Dense(hidden, kernel_init=tower_init(init, 2),
                    bias_init=tower_init(nn.initializers.constant(bias(self.hidden_bias_init)), 1),
                    dtype=dtype, name=name)(x)
       x = nn.with_logical_constraint(act(x), ("batch", "tower"))
+      if self.dropout_site == "hidden":
+        x = drop(x)
     # Each device holds fc8's weights from its own fc7 neurons; the logits are summed across.
     x = nn.Dense(self.num_classes, dtype=dtype, name="fc8",
                  kernel_init=nn.with_logical_partitioning(init, ("tower", None)))(x)
@@ -283,7 +296,7 @@ VARIANTS = {
     "alexnet_fig1": Fig1Net,
     "alexnet_torchvision": functools.partial(
         AlexNet, convs=TORCHVISION_CONVS, input_size=224, lrn=False, towers=1,
-        adaptive_pool=True),
+        adaptive_pool=True, dropout_site="inputs"),
     "zfnet": functools.partial(
         AlexNet, convs=ZFNET_CONVS, input_size=224, towers=1, lrn_after_pool=True,
         pool_ceil=True, hidden_bias_init=0.0),

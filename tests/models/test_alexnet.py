@@ -339,3 +339,31 @@ def test_figure_1_net_init_scale_multiplies_the_lecun_normal_weights():
     # LeCun normal (flax's default, truncated at two standard deviations): std 1/sqrt(fan_in).
     assert abs(float(jnp.std(kernel)) * np.sqrt(fan_in) - 1) < 0.1
     assert_close(scaled[name]["kernel"], 3.0 * kernel, rtol=1e-6)
+
+
+@pytest.mark.parametrize("site, dropped", [("hidden", ("fc7", "fc8")), ("inputs", ("fc6", "fc7"))])
+def test_dropout_site_names_the_layers_whose_inputs_are_masked(site, dropped):
+  """"hidden" masks fc6's and fc7's outputs (the inputs of fc7 and fc8), the paper's Sec. 4.2;
+  "inputs" masks fc6's and fc7's inputs, torchvision's order. With tanh nothing else is zero."""
+  model = alexnet.AlexNet(width=0.125, activation="tanh", dropout_site=site, num_classes=10)
+  x = jax.random.normal(jax.random.PRNGKey(0), (8, 67, 67, 3))
+  variables = random_variables(model, x)
+  seen = {}
+
+  def record(next_fun, args, kwargs, context):
+    if context.method_name == "__call__" and context.module.name in ("fc6", "fc7", "fc8"):
+      seen[context.module.name] = args[0]
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    model.apply(variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(1)})
+  zeros = {name: float(jnp.mean(seen[name] == 0)) for name in seen}
+  for name in ("fc6", "fc7", "fc8"):
+    if name in dropped:
+      assert 0.35 < zeros[name] < 0.65, (name, zeros)  # Half the units, give or take.
+    else:
+      assert zeros[name] == 0, (name, zeros)
+  assert alexnet.VARIANTS["alexnet_torchvision"].keywords["dropout_site"] == "inputs"
+  with pytest.raises(ValueError, match="dropout_site must be hidden or inputs"):
+    alexnet.AlexNet(dropout_site="fc", num_classes=10).init(jax.random.PRNGKey(0), x,
+                                                             train=False)
