@@ -282,7 +282,11 @@ def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None,
   from jaxcnn import fileio
   losses = lambda curve: {row["step"]: row["train/loss"] for row in curve if "train/loss" in row}
   then, now = losses(record.get("curve", [])), losses(_curves(workdir))
-  steps = sorted(set(then) & set(now))
+  # A run stopped and resumed logs at its stop, off the logging grid; its next logged loss
+  # then averages only the steps since the stop, so is not comparable with an unbroken run's.
+  after_stop = lambda a, b: {k for j, k in zip(sorted(a), sorted(a)[1:]) if j not in b}
+  cut = (after_stop(then, now) | after_stop(now, then)) & set(then) & set(now)
+  steps = sorted(set(then) & set(now) - cut)
   differ = [k for k in steps if then[k] != now[k]]
   entry = {
       "study": study.name, "arm": arm.name, "seed": seed,
@@ -292,6 +296,7 @@ def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None,
                             if top1 is not None and record.get("top1") is not None else None),
       "losses_compared": len(steps), "losses_equal": len(steps) - len(differ),
       "first_different_step": differ[0] if differ else None,
+      "losses_after_a_stop": sorted(cut),
       "recorded_cpus": record.get("cpus"), "cpus": os.cpu_count(),
       "recorded_device": record.get("device"), "device": _device(),
       "recorded_cpu_model": record.get("cpu_model"), "cpu_model": cpu_model(),
@@ -307,7 +312,10 @@ def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None,
   fileio.atomic_write(path, lambda f: f.write("\n".join(lines) + "\n"))
   same = (f"every one of the {len(steps)} logged training losses equal" if not differ else
           f"training losses equal at {len(steps) - len(differ)} of {len(steps)} logged steps, "
-          f"the first difference at step {differ[0]}")
+          f"the first difference at step {differ[0]}") + (
+              f" (not compared: the losses at step{'s' if len(cut) > 1 else ''} "
+              f"{', '.join(map(str, sorted(cut)))}, logged after one run stopped and resumed, "
+              "average fewer steps)" if cut else "")
   processor = lambda model, ident: f"{model or 'processor not recorded'}" + (
       f", {ident}" if ident else "")
   result = "no result" if top1 is None else f"top-1 {100 * top1:.2f}%"
@@ -685,7 +693,8 @@ def main(argv: list[str]) -> int:
             f"by --stop_at: {named}. Run the same command again to train them.")
   missing = [(a.name, s) for a in study.arms for s in study.seeds if (a.name, s) not in existing]
   if missing:
-    print(f"{len(missing)} runs have no record yet; the table needs all of them.")
+    print(f"{len(missing)} run{' has' if len(missing) == 1 else 's have'} no record yet; "
+          "the table needs all of them.")
     return 1
   mixed = mixed_versions(study, existing)
   if mixed:

@@ -580,6 +580,33 @@ def test_the_grid_reduction_studys_counts_are_its_setups():
   assert conv_then_pool.params == parallel.params and conv_then_pool.macs > parallel.macs
 
 
+def test_a_loss_logged_after_a_stop_and_resume_is_not_compared(tmp_path, capsys):
+  # The record's run was stopped at step 10 and resumed: it logged there, off the grid of
+  # 4, and its loss at 12 averages steps 11-12 only. The rerun ran unbroken.
+  arm = study_lib.Arm("wide", "configs/lenet5.py:small", {})
+  study = study_lib.Study(name="width", path="width.py", title="", claim="", scale="",
+                          seeds=(0,), arms=(arm,))
+  record = {"top1": 0.5, "curve": [{"step": 4, "train/loss": 2.0},
+                                   {"step": 8, "train/loss": 1.5},
+                                   {"step": 10, "train/loss": 1.4, "train/top1": 0.3},
+                                   {"step": 12, "train/loss": 1.25},
+                                   {"step": 16, "train/loss": 1.0}]}
+  workdir = tmp_path / "rerun"
+  workdir.mkdir()
+  rows = [{"step": 4, "train/loss": 2.0}, {"step": 8, "train/loss": 1.5},
+          {"step": 12, "train/loss": 1.3}, {"step": 16, "train/loss": 1.0}]
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  entry = run.compare(study, arm, 0, record, 0.5, str(workdir), str(tmp_path))
+  assert entry["losses_after_a_stop"] == [12] and entry["first_different_step"] is None
+  assert entry["losses_compared"] == entry["losses_equal"] == 3
+  assert "the losses at step 12, logged after one run stopped" in capsys.readouterr().out
+  # A difference elsewhere is still found.
+  rows[3]["train/loss"] = 0.9
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  entry = run.compare(study, arm, 0, record, 0.5, str(workdir), str(tmp_path))
+  assert entry["first_different_step"] == 16 and entry["losses_equal"] == 2
+
+
 def test_reproduce_trains_a_recorded_run_again_and_compares_it(data_dir, tmp_path,
                                                                monkeypatch, capsys):
   monkeypatch.setenv("JAXCNN_CODE_VERSION", "abc1234")
