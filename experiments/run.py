@@ -557,6 +557,9 @@ def main(argv: list[str]) -> int:
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.status:
     reports, current = [], records_lib.code_version()
+    path = os.path.join(args.results_dir, REPRODUCTIONS)
+    reruns = ([json.loads(line) for line in open(path).read().splitlines() if line.strip()]
+              if os.path.exists(path) else [])
     for path in args.study or study_lib.study_files():
       study = study_lib.load(path)
       reports.append(status.describe(
@@ -565,7 +568,8 @@ def main(argv: list[str]) -> int:
           current, None if args.no_sharing else (
               lambda arm, seed, study=study, others=other_records(args.results_dir, study):
               shared_record(study, arm, seed, args.results_dir, workdir_root, current,
-                            others))))
+                            others)),
+          [e for e in reruns if e.get("study") == study.name]))
     print("\n\n".join(reports))
     return 0
   if len(args.study) != 1:

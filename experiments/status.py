@@ -101,10 +101,21 @@ def _seeds(seeds: list) -> str:
   return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
 
 
-def describe(study: Study, existing: dict, workdir_of, current: str, shareable=None) -> str:
+def _same_processor(entry: dict) -> int:
+  """1 if a line of reproductions.jsonl reran its record on the record's kind of device and
+  processor, -1 if on another, 0 if either was not recorded."""
+  pairs = [(entry.get(f"recorded_{k}"), entry.get(k)) for k in ("device", "cpu_model", "cpu_id")]
+  if any(a is not None and b is not None and a != b for a, b in pairs):
+    return -1
+  return 1 if all(a is not None and b is not None for a, b in pairs[:2]) else 0
+
+
+def describe(study: Study, existing: dict, workdir_of, current: str, shareable=None,
+             reproductions: list = ()) -> str:
   """The status report. ``existing``: {(arm, seed): record}; ``workdir_of(arm, seed)``: the
   run's workdir; ``current``: this checkout's code version; ``shareable(arm, seed)``: another
-  study's record of that very run, which the runner shares instead of training, or None."""
+  study's record of that very run, which the runner shares instead of training, or None;
+  ``reproductions``: the study's lines of reproductions.jsonl, oldest first."""
   lines, left_s, unknown, shared_n = [], 0.0, [], 0
   stale_n, stale_s, stale_untimed = 0, 0.0, False
   version = {key: records_lib.version_of(r) for key, r in existing.items()}
@@ -187,6 +198,22 @@ def describe(study: Study, existing: dict, workdir_of, current: str, shareable=N
     head.append(f"{missing} runs to go: {estimate}.")
   else:
     head.append("Every run is recorded.")
+  if existing:
+    # The latest rerun of one of these records at their code version on the record's own
+    # device and processor, else the latest where either was not recorded, else another's.
+    rerun = sorted((e for e in reproductions if e.get("code_version") in versions
+                    and (e.get("arm"), e.get("seed")) in existing), key=_same_processor)
+    if rerun:
+      e = rerun[-1]
+      points = e.get("difference_points")
+      head.append(f"Reproduced from its record: {e['arm']}, seed {e['seed']}, "
+                  + ("no result" if points is None else f"{points:+.2f} points")
+                  + f", {e.get('losses_equal')} of {e.get('losses_compared')} logged losses "
+                  f"equal ({e.get('device')}, {e.get('date')}"
+                  + {1: "", 0: "; the record's processor or the rerun's not recorded",
+                     -1: "; another processor than the record's"}[_same_processor(e)] + ").")
+    else:
+      head.append("Not reproduced from a record at its code version yet (--reproduce=ARM).")
   if stale_n:
     head.append(f"With --rerun_stale here, the {stale_n} runs of another code version train "
                 "again too" + (f": about {stale_s / 60:.0f} min more" if stale_s else "") +

@@ -753,6 +753,30 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   out = capsys.readouterr().out
   assert "Devices: 1 x NVIDIA H200 (1), cpu (2)." in out
   assert "Mixed kinds of device: a table needs one." in out
+  assert "Not reproduced from a record at its code version yet" in out
+  rerun = {"study": "width", "arm": "narrow", "seed": 0, "code_version": "v1",
+           "difference_points": -0.5, "losses_equal": 0, "losses_compared": 4, "device": "cpu",
+           "recorded_device": "cpu", "cpu_model": "Xeon", "recorded_cpu_model": "Xeon",
+           "date": "2026-12-01"}
+  (results / run.REPRODUCTIONS).write_text("".join(json.dumps(e) + "\n" for e in [
+      rerun, {**rerun, "seed": 1, "code_version": "v0"},  # Of another code version.
+      {**rerun, "study": "depth", "date": "2026-12-02"},  # Of another study.
+      rerun, {**rerun, "cpu_model": "AMD EPYC", "date": "2026-12-03"},  # Later, elsewhere.
+      {**rerun, "recorded_cpu_model": None, "date": "2026-12-04"}]))  # Record's not known.
+  assert run.main(argv) == 0
+  out = capsys.readouterr().out
+  assert ("Reproduced from its record: narrow, seed 0, -0.50 points, 0 of 4 logged losses "
+          "equal (cpu, 2026-12-01).") in out and "Not reproduced" not in out
+  # Where none ran on the record's own processor: one where either is unknown, else another.
+  lines = (results / run.REPRODUCTIONS).read_text().splitlines()
+  (results / run.REPRODUCTIONS).write_text("\n".join(lines[1:3] + lines[4:]) + "\n")
+  assert run.main(argv) == 0
+  assert ("equal (cpu, 2026-12-04; the record's processor or the rerun's not recorded)."
+          in capsys.readouterr().out)
+  (results / run.REPRODUCTIONS).write_text("\n".join(lines[1:3] + lines[4:5]) + "\n")
+  assert run.main(argv) == 0
+  assert ("-0.50 points, 0 of 4 logged losses equal (cpu, 2026-12-03; another processor than "
+          "the record's).") in capsys.readouterr().out
   # Several studies at once, with --status only.
   other = tmp_path / "depth.py"
   other.write_text(STUDY.format(data_dir=str(tmp_path)).replace('"Width"', '"Depth"'))
@@ -766,6 +790,8 @@ def test_status_says_what_is_recorded_in_progress_and_left(tmp_path, monkeypatch
   assert run.main(["--status"]) == 0
   out = capsys.readouterr().out
   assert "factorisation: 15 of 15 runs recorded." in out and "Every run is recorded." in out
+  factorisation, = [block for block in out.split("\n\n") if block.startswith("factorisation:")]
+  assert "Reproduced from its record: " in factorisation
   assert len([line for line in out.splitlines() if " runs recorded." in line]) == len(STUDIES)
 
 
