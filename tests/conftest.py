@@ -8,9 +8,14 @@ import struct
 # tests start inherit it). The tests' inputs are tiny, so compiling takes most of their time:
 # LLVM's optimisation level 0 compiles the deep networks about a third faster (ResNet-101's
 # two training steps: benchmarks/RESULTS.md, "The test suite"). No test measures speed.
+# The 8 devices' collectives meet in one process, and XLA ends it when one device's thread
+# has not joined an all-reduce within 40 s, which two cores shared with other work can take
+# (a resume test failed so under load): 10 minutes here.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8"
-                           " --xla_backend_optimization_level=0").strip()
+                           " --xla_backend_optimization_level=0"
+                           " --xla_cpu_collective_call_terminate_timeout_seconds=600"
+                           " --xla_cpu_collective_call_warn_stuck_timeout_seconds=120").strip()
 
 import shutil
 import tempfile
