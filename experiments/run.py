@@ -274,6 +274,15 @@ def _environment() -> dict:
 REPRODUCTIONS = "reproductions.jsonl"
 
 
+def reproductions(results_dir: str) -> list[dict]:
+  """The lines of reproductions.jsonl in ``results_dir``, oldest first."""
+  path = os.path.join(results_dir, REPRODUCTIONS)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def compare(study: Study, arm: Arm, seed: int, record: dict, top1: float | None, workdir: str,
             results_dir: str) -> dict:
   """Compares a rerun of the recorded run ``record`` (its final top-1 and its workdir) with
@@ -373,10 +382,8 @@ def reproduce(study: Study, name: str, seed: int | None, results_dir: str,
   source = source_workdir(study, arm, seed, workdir_root)
   config = build_config(arm, seed, source)
   workdir = os.path.join(workdir_root, study.name, "reproduce", arm.slug, f"seed{seed}")
-  path = os.path.join(results_dir, REPRODUCTIONS)
-  lines = open(path).read().splitlines() if os.path.exists(path) else []
-  if os.path.isdir(workdir) and any(json.loads(line).get("workdir") == records_lib.relative(
-      workdir) for line in lines):
+  if os.path.isdir(workdir) and any(e.get("workdir") == records_lib.relative(workdir)
+                                    for e in reproductions(results_dir)):
     # An earlier reproduction finished there: resuming it would train nothing.
     print(f"An earlier reproduction finished in {workdir}: starting it afresh.")
     shutil.rmtree(workdir)
@@ -557,9 +564,7 @@ def main(argv: list[str]) -> int:
   workdir_root = os.path.join(REPO, args.workdir_root)
   if args.status:
     reports, current = [], records_lib.code_version()
-    path = os.path.join(args.results_dir, REPRODUCTIONS)
-    reruns = ([json.loads(line) for line in open(path).read().splitlines() if line.strip()]
-              if os.path.exists(path) else [])
+    reruns = reproductions(args.results_dir)
     for path in args.study or study_lib.study_files():
       study = study_lib.load(path)
       reports.append(status.describe(
