@@ -183,6 +183,17 @@ def selected(study: Study, runs: dict) -> dict:
   return out
 
 
+def _wall_time(records: list) -> str:
+  """The records' summed wall time; a resumed run's record times only its last sitting (the
+  sittings before it are not recorded), and the figure says how many such runs it holds."""
+  minutes = f"{sum(r['wall_s'] for r in records) / 60:.1f} min"
+  resumed = sum(1 for r in records if r.get("resumed"))
+  if not resumed:
+    return minutes
+  return minutes + (", with the resumed run's last sitting only" if resumed == 1 else
+                    f", with the {resumed} resumed runs' last sittings only")
+
+
 def table(study: Study, runs: dict) -> str:
   """The markdown table; ``runs`` maps each arm's name to its records in seed order."""
   arms, seeds = study.arms, study.seeds
@@ -195,7 +206,7 @@ def table(study: Study, runs: dict) -> str:
             f"Command: `python -m experiments.run {study.path}` "
             f"({len(seeds)} seeds per arm: {', '.join(map(str, seeds))}; code version "
             f"{', '.join(versions)}). Wall time of the training runs: "
-            f"{sum(r['wall_s'] for r in all_runs) / 60:.1f} min ({_machine(runs)}); "
+            f"{_wall_time(all_runs)} ({_machine(runs)}); "
             "mean ± sample std over seeds below; Δ: the difference of the means from the "
             "baseline's, Welch's t and its 95% confidence interval, and the paired t of the "
             "per-seed differences (one seed's runs share their data order and augmentation; "

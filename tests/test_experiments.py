@@ -88,6 +88,10 @@ def test_runner_trains_every_arm_and_seed_once_and_writes_the_table(data_dir, tm
   resumed = json.load(open(records[0]))
   assert resumed["resumed"] is True and resumed["sitting_from_step"] == 8
   assert resumed["top1"] == record["top1"] and status.pace([resumed]) is None
+  # Its record times only that sitting, and the table's wall time says so.
+  assert "min, with the resumed run's last sitting only (" in (results / "width.md").read_text()
+  assert report._wall_time([record, {**record, "resumed": True}] * 2).endswith(
+      ", with the 2 resumed runs' last sittings only")
 
   # A second sitting trains nothing: every record exists.
   monkeypatch.setattr("jaxcnn.train.train_and_evaluate",
