@@ -27,14 +27,17 @@ Fashion-MNIST; GoogLeNet at width 0.25 on 64x64 crops, 4 epochs (configs/googlen
 multiply-adds and parameters are counted at that size by jaxcnn.tools.summary.
 """
 NOTES = """
-These ten runs trained on one NVIDIA H200 (its own jax 0.11.2 with the lock's flax 0.12.8,
-optax and orbax, through experiments/device/run.sh; XLA's default float32 precision on the
-GPU, which may use TF32 in convolutions), lent for one session: on the 2-core CPU the naive
-arm trains at about 100 images/s, some 40 minutes a run. Seeds 3 and 4 of the naive arm
-trained beside fourteen other processes on the one GPU, the other eight beside seven (eight
-processes, 1.5 minutes for the eight): the wall times are shares of the GPU, compile
-included. GPU runs are not bitwise (XLA autotunes convolutions): a run repeated there differs
-in the later digits, not like another seed.
+These ten runs trained on the 2-core CPU, one at a time on both cores of one AMD EPYC
+(family 25, model 17), none resumed: the naive arm at about 94 images/s, some 45 minutes of
+training a run, the 1x1 arm about 6 minutes. They rerun bit for bit from their records (the
+1x1 arm's seed 0, `--reproduce "1x1 bottleneck:0"`: 79.99% again, 22 of 22 logged losses
+equal). The same ten runs at the same code version trained first on one NVIDIA H200 (that
+table is in git at 963bedc: naive 19.19 ± 2.56%, 1x1 18.74 ± 0.89% test error, -0.45
+points, t = -0.4). Seed by seed the two devices' runs differ by 0.06 to 3.58 points (a
+GPU's convolutions round otherwise: TF32, autotuned algorithms), the most in the naive arm's
+seeds 3 and 4 (2.26 and 3.58), the GPU's two worst runs: within one device's spread over
+seeds (the GPU's naive arm ranged from 16.26 to 22.09%). The difference of the arms changed
+sign between the devices, as a difference with |t| near 1 can.
 """
 SEEDS = (0, 1, 2, 3, 4)
 ARMS = [
